@@ -1,0 +1,42 @@
+"""lstmcast: time-series forecasting with an LSTM, as a library and a command-line tool.
+
+The public API is imported lazily so that `import lstmcast` (and `lstmcast --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "load_series": "lstmcast.data",
+    "Series": "lstmcast.data",
+    "RunConfig": "lstmcast.config",
+    "DataConfig": "lstmcast.config",
+    "WindowConfig": "lstmcast.config",
+    "ModelConfig": "lstmcast.config",
+    "TrainConfig": "lstmcast.config",
+    "LSTMRegressor": "lstmcast.model",
+    "fit": "lstmcast.train",
+    "train_run": "lstmcast.pipeline",
+    "predict_run": "lstmcast.pipeline",
+    "forecast": "lstmcast.forecast",
+    "load_checkpoint": "lstmcast.checkpoint",
+    "LstmcastError": "lstmcast.errors",
+    "DataError": "lstmcast.errors",
+    "ConfigError": "lstmcast.errors",
+    "CheckpointError": "lstmcast.errors",
+}
+_ALIASES = {"load_checkpoint": "load"}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'lstmcast' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(_API[name])
+    return getattr(module, _ALIASES.get(name, name))

@@ -1,0 +1,170 @@
+"""Plain-data checkpoints: one file, tensors and primitives only, written atomically, loaded with weights_only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lstmcast import __version__
+from lstmcast.config import RunConfig
+from lstmcast.errors import CheckpointError, LstmcastError
+from lstmcast.model import LSTMRegressor
+from lstmcast.windows import Scaler
+
+FORMAT = "lstmcast-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED = ("format", "format_version", "config", "scaler", "schema", "history", "state_dict")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded (or about to be saved) model with everything needed to forecast from it.
+
+    history: float64 (lookback,) last observations of the training data, original units.
+    schema:  target, time_col, freq, first_time, last_time, n_rows, source, input_size.
+    """
+
+    config: RunConfig
+    scaler: Scaler
+    schema: dict[str, Any]
+    history: np.ndarray
+    model: LSTMRegressor
+    metrics: dict[str, float] = field(default_factory=dict)
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_payload(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+        """The dict written to disk: tensors and primitives only. `state` overrides the model's weights."""
+        weights = state if state is not None else self.model.state_dict()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "lstmcast_version": __version__,
+            "torch_version": str(torch.__version__),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": self.config.to_dict(),
+            "scaler": self.scaler.to_dict(),
+            "schema": dict(self.schema),
+            "history": torch.as_tensor(np.asarray(self.history, dtype="float64")),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in weights.items()},
+            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "losses": {k: [float(x) for x in v] for k, v in self.losses.items()},
+            "info": dict(self.info),
+        }
+
+
+def save(ckpt: Checkpoint, path: str | Path, state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write atomically: a temporary file in the same directory, flushed to disk, then renamed over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(ckpt.to_payload(state), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return path
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def resolve_path(model: str | Path) -> Path:
+    """A run directory means its model.pt (or last.pt when training never saved a best model)."""
+    p = Path(model)
+    if p.is_dir():
+        for name in ("model.pt", "last.pt"):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"{p}: no model.pt or last.pt in this directory; is it a run directory?")
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such model file or run directory")
+    return p
+
+
+def load(model: str | Path) -> Checkpoint:
+    """Load and validate a checkpoint. Never unpickles objects: weights_only=True admits plain data only."""
+    path = resolve_path(model)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt, foreign and malicious files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
+            raise CheckpointError(
+                f"{path}: refused: the file holds Python objects, not plain data (it may run code); "
+                "only load models from sources you trust"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable lstmcast checkpoint ({first[:160]})") from None
+    return from_payload(raw, path)
+
+
+def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an lstmcast checkpoint (no '{FORMAT}' header)")
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+    version = raw["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this lstmcast ({__version__}) reads "
+            f"(format {FORMAT_VERSION}); upgrade lstmcast"
+        )
+    try:
+        cfg = RunConfig.from_dict(raw["config"])
+        scaler = Scaler.from_dict(raw["scaler"])
+        schema = dict(raw["schema"])
+        history = raw["history"]
+        if not isinstance(history, torch.Tensor):
+            raise TypeError("history is not a tensor")
+        input_size = int(schema.get("input_size", 1))
+        net = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1))
+        state = raw["state_dict"]
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise TypeError("weights are not a mapping of tensors")
+    except CheckpointError:
+        raise
+    except (LstmcastError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
+    expected = net.state_dict()
+    if set(state) != set(expected):
+        raise CheckpointError(f"{path}: the weights do not match the stored model configuration")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{path}: weight {key} has shape {tuple(tensor.shape)}, the stored configuration needs "
+                f"{tuple(expected[key].shape)}"
+            )
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: weight {key} holds NaN or infinite values")
+    net.load_state_dict(state)
+    net.eval()
+    hist = history.detach().cpu().numpy().astype("float64")
+    lookback = int(cfg.window.lookback or 0)
+    if hist.ndim != 1 or len(hist) != lookback or not np.isfinite(hist).all():
+        raise CheckpointError(f"{path}: stored history must be {lookback} finite values")
+    if not (math.isfinite(scaler.offset) and math.isfinite(scaler.scale) and scaler.scale != 0):
+        raise CheckpointError(f"{path}: stored scaler is not finite")
+    info = {k: raw.get(k) for k in ("lstmcast_version", "torch_version", "created", "format_version")}
+    info.update(raw.get("info", {}) or {})
+    return Checkpoint(
+        cfg, scaler, schema, hist, net, dict(raw.get("metrics", {})), dict(raw.get("losses", {})), info
+    )

@@ -1,0 +1,165 @@
+"""One frozen, nested run configuration: validated when built, stored in checkpoints as a plain dict."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lstmcast.errors import ConfigError
+
+FILLS = ("interpolate", "ffill", "error")
+SCALERS = ("standard", "minmax", "none")
+NORMS = ("window", "none")
+CELLS = ("lstm", "gru", "rnn")
+LOSSES = ("mse", "huber")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_range(name: str, value: float | None, lo: float, hi: float | None = None, *, open_hi: bool = False) -> None:
+    if value is None:
+        return
+    too_high = hi is not None and (value >= hi if open_hi else value > hi)
+    if value < lo or too_high:
+        if hi is None:
+            bound = f">= {lo}"
+        else:
+            bound = f"in [{lo}, {hi}{')' if open_hi else ']'}"
+        raise ConfigError(f"{name} {value} is out of range: it must be {bound}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to read the CSV: which columns and what to do with missing values."""
+
+    target: str | None = None
+    time_col: str | None = None
+    fill: str = "interpolate"
+
+    def __post_init__(self) -> None:
+        _check_choice("--fill", self.fill, FILLS)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How the series becomes training windows. `None` sizes are resolved from the data (see `resolve`)."""
+
+    lookback: int | None = None
+    horizon: int | None = None
+    val_size: int | None = None
+    scaler: str = "standard"
+    norm: str = "window"
+
+    def __post_init__(self) -> None:
+        _check_range("--lookback", self.lookback, 1)
+        _check_range("--horizon", self.horizon, 1)
+        _check_range("--val-size", self.val_size, 1)
+        _check_choice("--scaler", self.scaler, SCALERS)
+        _check_choice("--norm", self.norm, NORMS)
+
+    @property
+    def resolved(self) -> bool:
+        return None not in (self.lookback, self.horizon, self.val_size)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: names follow torch.nn.LSTM."""
+
+    cell: str = "lstm"
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
+    bidirectional: bool = False
+    proj_size: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("--cell", self.cell, CELLS)
+        _check_range("--hidden", self.hidden_size, 1)
+        _check_range("--layers", self.num_layers, 1)
+        _check_range("--dropout", self.dropout, 0.0, 1.0, open_hi=True)
+        _check_range("--proj-size", self.proj_size, 0)
+        if self.proj_size and self.cell != "lstm":
+            raise ConfigError(f"--proj-size works with --cell lstm only, not {self.cell}")
+        if self.proj_size >= self.hidden_size:
+            raise ConfigError(
+                f"--proj-size {self.proj_size} must be smaller than --hidden {self.hidden_size} (or 0 for none)"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation loop."""
+
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 3e-3
+    loss: str = "mse"
+    patience: int = 10
+    clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_range("--epochs", self.epochs, 1)
+        _check_range("--batch-size", self.batch_size, 1)
+        if not self.lr > 0:
+            raise ConfigError(f"--lr {self.lr} is out of range: it must be > 0")
+        _check_choice("--loss", self.loss, LOSSES)
+        _check_range("--patience", self.patience, 1)
+        _check_range("--clip", self.clip, 0.0)
+        _check_range("--seed", self.seed, 0)
+        _check_choice("--device", self.device, DEVICES)
+        _check_range("--threads", self.threads, 1)
+        _check_range("--steps-per-epoch", self.steps_per_epoch, 1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; `to_dict`/`from_dict` round-trip through plain data."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        if not isinstance(raw, dict):
+            raise ConfigError("a configuration must be a mapping of sections")
+        parts: dict[str, Any] = {}
+        for f in fields(cls):
+            section_cls = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}[
+                f.name
+            ]
+            section = raw.get(f.name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"configuration section [{f.name}] must be a mapping")
+            valid = [g.name for g in fields(section_cls)]
+            for key in section:
+                if key not in valid:
+                    close = difflib.get_close_matches(key, valid, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+                    raise ConfigError(f"unknown key {key!r} in [{f.name}]{hint}")
+            try:
+                parts[f.name] = section_cls(**section)
+            except TypeError as exc:
+                raise ConfigError(f"bad configuration section [{f.name}]: {exc}") from None
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
+        return cls(**parts)
+
+    def replace(self, **sections: Any) -> RunConfig:
+        return dataclasses.replace(self, **sections)

@@ -1,0 +1,17 @@
+"""Typed errors of the core. Only the CLI turns them into exit codes and one line on stderr."""
+
+
+class LstmcastError(Exception):
+    """Base class: a problem the user can fix; the message says what and how."""
+
+
+class DataError(LstmcastError):
+    """The input series is unusable as given (exit code 3)."""
+
+
+class ConfigError(LstmcastError):
+    """An option or a combination of options is invalid (exit code 2)."""
+
+
+class CheckpointError(LstmcastError):
+    """A model file is missing, corrupt, foreign or incompatible (exit code 4)."""

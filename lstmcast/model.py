@@ -1,0 +1,50 @@
+"""The network only: a recurrent encoder over the window, its final step, a Linear head for all horizon steps."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lstmcast.config import ModelConfig
+
+_CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class LSTMRegressor(nn.Module):
+    """(B, L, F) window -> (B, H) forecast.
+
+    With `bidirectional`, the head sees the forward direction's output at the last step and the backward
+    direction's output at the first step: the backward pass has read the whole window by then.
+    """
+
+    def __init__(self, cfg: ModelConfig, input_size: int, horizon: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.input_size = input_size
+        self.horizon = horizon
+        kwargs: dict = {
+            "input_size": input_size,
+            "hidden_size": cfg.hidden_size,
+            "num_layers": cfg.num_layers,
+            "dropout": cfg.dropout if cfg.num_layers > 1 else 0.0,
+            "bidirectional": cfg.bidirectional,
+            "batch_first": True,
+        }
+        if cfg.cell == "lstm":
+            kwargs["proj_size"] = cfg.proj_size
+        self.rnn = _CELLS[cfg.cell](**kwargs)
+        self.out_size = cfg.proj_size or cfg.hidden_size
+        directions = 2 if cfg.bidirectional else 1
+        self.head = nn.Linear(directions * self.out_size, horizon)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Shapes: x (B, L, F) -> (B, D * P), P = proj_size or hidden_size, D = 1 or 2 directions."""
+        out, _ = self.rnn(x)  # (B, L, F) -> (B, L, D * P)
+        last = out[:, -1, : self.out_size]  # (B, P) forward direction, last step
+        if not self.cfg.bidirectional:
+            return last
+        first = out[:, 0, self.out_size :]  # (B, P) backward direction, after reading the whole window
+        return torch.cat([last, first], dim=1)  # (B, 2P)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x))  # (B, D * P) -> (B, H)

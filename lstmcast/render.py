@@ -1,0 +1,119 @@
+"""Everything for human eyes, from plain data: rich progress and tables on a given console, matplotlib figures.
+
+No torch here: callers pass numbers, lists and arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def error_console() -> Console:
+    """The one console for humans: stderr, no colour codes when redirected."""
+    return Console(stderr=True)
+
+
+class TrainingProgress:
+    """A progress bar over epochs showing train and validation loss. Use as a context manager."""
+
+    def __init__(self, console: Console, epochs: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]epoch"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("train {task.fields[train]}  val {task.fields[val]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task("train", total=epochs, train="-", val="-")
+
+    def __enter__(self) -> TrainingProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def update(self, epoch: int, train_loss: float, val_loss: float) -> None:
+        self.progress.update(self.task, completed=epoch, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def metrics_table(console: Console, title: str, rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]) -> None:
+    """One row per model (e.g. lstmcast, seasonal naive), one column per metric."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    for c in columns:
+        table.add_column(c.upper() if c != "mape" else "MAPE %", justify="right")
+    for name, values in rows.items():
+        table.add_row(name, *(_fmt(values.get(c, float("nan"))) for c in columns))
+    console.print(table)
+
+
+def loss_figure(path: Path, epochs: Sequence[int], train: Sequence[float], val: Sequence[float], best: int) -> Path:
+    fig, ax, plt = _figure((7, 4))
+    ax.plot(epochs, train, label="train", marker="o", markersize=3)
+    ax.plot(epochs, val, label="validation", marker="o", markersize=3)
+    if best:
+        ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (normalised units)")
+    ax.set_yscale("log" if min([*train, *val], default=1) > 0 else "linear")
+    ax.legend()
+    ax.set_title("Training and validation loss")
+    return _save(fig, plt, path)
+
+
+def forecast_figure(
+    path: Path,
+    times: Sequence[Any],
+    actual: Sequence[float],
+    segments: Sequence[tuple[Sequence[Any], Sequence[float]]],
+    title: str,
+    ylabel: str,
+) -> Path:
+    """Actual series with one or more forecast segments (each: times, values) drawn over it."""
+    fig, ax, plt = _figure((9, 4))
+    ax.plot(list(times), list(actual), color="black", linewidth=1.2, label="actual")
+    for i, (t, v) in enumerate(segments):
+        ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.autofmt_xdate()
+    return _save(fig, plt, path)
+
+
+def _figure(size: tuple[float, float]) -> tuple[Any, Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    ax.grid(alpha=0.3)
+    return fig, ax, plt
+
+
+def _save(fig: Any, plt: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,175 @@
+"""The training loop: seeding, batches by index over window views, early stopping, clipping, callbacks."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmcast.config import RunConfig
+from lstmcast.errors import ConfigError
+from lstmcast.model import LSTMRegressor
+from lstmcast.windows import Windows, normalise
+
+EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """The model holds the best weights (lowest validation loss); `last_state` the final epoch's."""
+
+    model: LSTMRegressor
+    history: list[EpochLog]
+    best_epoch: int
+    best_val: float
+    stop_reason: str  # completed | early_stop | non_finite | interrupted
+    last_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+EpochCallback = Callable[[EpochLog, LSTMRegressor, bool], None]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return the generator that draws batches."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto picks cuda, then mps, then cpu; an explicit choice that is not available is an error."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    if name == "mps" and not has_mps:
+        raise ConfigError("--device mps: no Apple MPS device is available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def loss_function(name: str) -> nn.Module:
+    return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
+
+
+def step_inputs(
+    windows: Windows, starts: torch.Tensor, norm: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of a batch, normalised as the model sees them. Shapes: (B, L, C), (B, H)."""
+    x, y = windows.batch(starts)
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    xn, level, spread = normalise(x, norm)  # (B, L, C), (B, 1), (B, 1)
+    return xn, (y - level) / spread
+
+
+@torch.inference_mode()
+def evaluate_loss(
+    model: nn.Module, windows: Windows, starts: torch.Tensor, norm: str, loss_fn: nn.Module, device: torch.device
+) -> float:
+    """Mean loss over windows, in large batches without building a graph."""
+    if len(starts) == 0:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for chunk in torch.split(starts, EVAL_BATCH):
+        xn, yn = step_inputs(windows, chunk, norm, device)
+        total += float(loss_fn(model(xn), yn)) * len(chunk)
+    model.train(was_training)
+    return total / len(starts)
+
+
+def fit(
+    windows: Windows, cfg: RunConfig, *, on_epoch_end: EpochCallback | None = None, input_size: int = 1
+) -> TrainResult:
+    """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept."""
+    tc = cfg.train
+    if tc.threads is not None:
+        torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    gen = seed_everything(tc.seed)
+    model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    loss_fn = loss_function(tc.loss)
+    norm = cfg.window.norm
+    windows.series = windows.series.to(device)
+
+    history: list[EpochLog] = []
+    best_val, best_epoch, bad_epochs = math.inf, 0, 0
+    best_state = _copy_state(model)
+    stop = "completed"
+    n_train = len(windows.train_starts)
+    batches = math.ceil(n_train / tc.batch_size)
+    if tc.steps_per_epoch is not None:
+        batches = min(batches, tc.steps_per_epoch)
+    try:
+        for epoch in range(1, tc.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            order = windows.train_starts[torch.randperm(n_train, generator=gen)]
+            running, seen = 0.0, 0
+            for b in range(batches):
+                idx = order[b * tc.batch_size : (b + 1) * tc.batch_size]
+                xn, yn = step_inputs(windows, idx, norm, device)
+                loss = loss_fn(model(xn), yn)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
+                opt.step()
+                running += loss.item() * len(idx)
+                seen += len(idx)
+            train_loss = running / max(seen, 1)
+            val_loss = evaluate_loss(model, windows, windows.val_starts, norm, loss_fn, device)
+            log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0)
+            history.append(log)
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                stop = "non_finite"
+                if on_epoch_end is not None:
+                    on_epoch_end(log, model, False)
+                break
+            improved = val_loss < best_val
+            if improved:
+                best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+                best_state = _copy_state(model)
+            else:
+                bad_epochs += 1
+            if on_epoch_end is not None:
+                on_epoch_end(log, model, improved)
+            if bad_epochs >= tc.patience:
+                stop = "early_stop"
+                break
+    except KeyboardInterrupt:
+        stop = "interrupted"
+    last_state = _copy_state(model)
+    model.load_state_dict(best_state)
+    model.eval()
+    windows.series = windows.series.cpu()
+    return TrainResult(model.cpu(), history, best_epoch, best_val, stop, last_state)
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
