@@ -5,12 +5,15 @@ Heavy libraries (torch, pandas, scikit-learn) are imported inside the commands s
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import signal
 import sys
+from collections.abc import Callable
 from enum import Enum, IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_type_hints
 
 import typer
 
@@ -20,6 +23,8 @@ from lstmcast.errors import CheckpointError, ConfigError, DataError, LstmcastErr
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
+
+    from lstmcast.config import RunConfig
 
 
 class ExitStatus(IntEnum):
@@ -47,6 +52,11 @@ class ScalerName(str, Enum):
 class Norm(str, Enum):
     window = "window"
     none = "none"
+
+
+class Calendar(str, Enum):
+    auto = "auto"
+    off = "off"
 
 
 class Cell(str, Enum):
@@ -109,58 +119,95 @@ def _console() -> Console:
 
 DataArg = Annotated[str, typer.Argument(help="CSV file (.csv or .csv.gz), or - to read standard input.")]
 OptDataArg = Annotated[
-    Optional[str], typer.Argument(help="Recent data to forecast from (file or -); default: the stored history.")
+    str | None, typer.Argument(help="Recent data to forecast from (file or -); default: the stored history.")
 ]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Run directory or .pt checkpoint file.")]
-TargetOpt = Annotated[Optional[str], typer.Option(help="Column to forecast (default: the only numeric column).")]
-TimeOpt = Annotated[Optional[str], typer.Option("--time-col", help="Time column (default: the one date column).")]
+TargetOpt = Annotated[str | None, typer.Option(help="Column to forecast (default: the only numeric column).")]
+TimeOpt = Annotated[str | None, typer.Option("--time-col", help="Time column (default: the one date column).")]
 FillOpt = Annotated[Fill, typer.Option(help="What to do with missing values.")]
 
 
-@app.command()
-def train(
-    data: DataArg,
+def _model_options(
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
-    lookback: Annotated[Optional[int], typer.Option(min=1, help="Input steps per window (default: from the season).")] = None,
-    horizon: Annotated[Optional[int], typer.Option(min=1, help="Steps to forecast (default: one season).")] = None,
-    val_size: Annotated[Optional[int], typer.Option(min=1, help="Last points held out for validation (default: from the horizon).")] = None,
+    lookback: Annotated[int | None, typer.Option(min=1, help="Input steps per window (default: from the season).")] = None,
+    horizon: Annotated[int | None, typer.Option(min=1, help="Steps to forecast (default: one season).")] = None,
+    val_size: Annotated[int | None, typer.Option(min=1, help="Last points held out for validation (default: from the horizon).")] = None,
     scaler: Annotated[ScalerName, typer.Option(help="Scaler fitted on the training part.")] = ScalerName.standard,
     norm: Annotated[Norm, typer.Option(help="Normalise each window by its own level and spread.")] = Norm.window,
+    calendar: Annotated[Calendar, typer.Option(help="Calendar features (hour of day, day of week, time of year as sin/cos) as inputs.")] = Calendar.auto,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = Cell.lstm,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units per layer.")] = 64,
     layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = 1,
     dropout: Annotated[float, typer.Option(min=0.0, max=0.99, help="Dropout between layers, in [0, 1).")] = 0.0,
     bidirectional: Annotated[bool, typer.Option(help="Read the window in both directions.")] = False,
     proj_size: Annotated[int, typer.Option(min=0, help="LSTM projection size (0: none).")] = 0,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs to train.")] = 60,
-    batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs to train (default: from the series' length).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Windows per batch (default: from the series' length).")] = None,
     lr: Annotated[float, typer.Option(min=1e-8, max=10.0, help="Adam learning rate.")] = 3e-3,
     loss: Annotated[Loss, typer.Option(help="Training loss.")] = Loss.mse,
-    patience: Annotated[int, typer.Option(min=1, help="Epochs without validation gain before stopping.")] = 10,
+    patience: Annotated[int | None, typer.Option(min=1, help="Epochs without validation gain before stopping (default: from --epochs).")] = None,
     clip: Annotated[float, typer.Option(min=0.0, help="Gradient-norm clipping (0: off).")] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="Random seed: same seed and data give the same model on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for torch.")] = None,
-    steps_per_epoch: Annotated[Optional[int], typer.Option(min=1, help="Cap each epoch at N batches.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory to create (must be new or empty).")] = None,
-    name: Annotated[str, typer.Option(help="Run name under --project (runs/NAME, NAME2, ...).")] = "train",
-    project: Annotated[Path, typer.Option(help="Parent directory of run directories.")] = Path("runs"),
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")] = None,
+    steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="Cap each epoch at N batches.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
 ) -> None:
-    """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json)."""
+    """The options shared by every command that trains (train, backtest): see `_config`."""
+
+
+def with_model_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the training options of `_model_options`; it receives them as one dict `opts`."""
+    shared = inspect.signature(_model_options).parameters
+    own = [p for p in inspect.signature(fn).parameters.values() if p.name != "opts"]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> None:
+        opts = {name: kwargs.pop(name) for name in shared}
+        fn(opts=opts, **kwargs)
+
+    hints = {**get_type_hints(fn, include_extras=True), **get_type_hints(_model_options, include_extras=True)}
+    hints.pop("opts", None)
+    params = [p.replace(annotation=hints[p.name]) for p in (*own, *shared.values())]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = hints
+    return wrapper
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Enum) else x
+
+
+def _config(opts: dict[str, Any]) -> RunConfig:
+    """Build the frozen run configuration from the shared options."""
     from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
 
-    cfg = RunConfig(
-        DataConfig(target=target, time_col=time_col, fill=fill.value),
-        WindowConfig(lookback, horizon, val_size, scaler.value, norm.value),
-        ModelConfig(cell.value, hidden, layers, dropout, bidirectional, proj_size),
+    o = {k: _value(v) for k, v in opts.items()}
+    return RunConfig(
+        DataConfig(target=o["target"], time_col=o["time_col"], fill=o["fill"]),
+        WindowConfig(o["lookback"], o["horizon"], o["val_size"], o["scaler"], o["norm"], o["calendar"]),
+        ModelConfig(o["cell"], o["hidden"], o["layers"], o["dropout"], o["bidirectional"], o["proj_size"]),
         TrainConfig(
-            epochs, batch_size, lr, loss.value, patience, clip, seed, device.value, threads, steps_per_epoch
+            o["epochs"], o["batch_size"], o["lr"], o["loss"], o["patience"], o["clip"], o["seed"], o["device"],
+            o["threads"], o["steps_per_epoch"],
         ),
-    )
-    _run_training(data, cfg, out=out, project=project, name=name, quiet=quiet)
+    )  # fmt: skip
+
+
+@app.command()
+@with_model_options
+def train(
+    data: DataArg,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to create (must be new or empty).")] = None,
+    name: Annotated[str, typer.Option(help="Run name under --project (runs/NAME, NAME2, ...).")] = "train",
+    project: Annotated[Path, typer.Option(help="Parent directory of run directories.")] = Path("runs"),
+    opts: dict[str, Any] | None = None,
+) -> None:
+    """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json)."""
+    assert opts is not None
+    _run_training(data, _config(opts), out=out, project=project, name=name, quiet=opts["quiet"])
 
 
 def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool) -> None:
@@ -171,7 +218,7 @@ def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name:
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
         run = pipeline.train_run(
             data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report,
-            on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss),
+            on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss, log.epochs),
         )  # fmt: skip
     res = run.result
     if not quiet:
@@ -205,7 +252,7 @@ class _Interrupted(Exception):
 def predict(
     model: ModelOpt,
     data: OptDataArg = None,
-    horizon: Annotated[Optional[int], typer.Option(min=1, help="Steps to forecast (default: the trained horizon).")] = None,
+    horizon: Annotated[int | None, typer.Option(min=1, help="Steps to forecast (default: the trained horizon).")] = None,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")] = OutFormat.csv,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
@@ -220,6 +267,89 @@ def predict(
         stdin=sys.stdin.buffer, report=lambda msg: console.print(msg, highlight=False),
     )  # fmt: skip
     _write_frame(frame, format)
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+@with_model_options
+def backtest(
+    data: DataArg,
+    folds: Annotated[int, typer.Option(min=1, help="Number of rolling origins.")] = 3,
+    step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
+    season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
+    ensemble: Annotated[int | None, typer.Option(min=1, help="Models per fold (seeds), median forecast.")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")] = ReportFormat.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")] = None,
+    opts: dict[str, Any] | None = None,
+) -> None:
+    """Rolling-origin evaluation: train before each of K origins, forecast the next horizon, compare baselines."""
+    from lstmcast import pipeline
+
+    assert opts is not None
+    console = _console()
+    quiet = opts["quiet"]
+    report = None if quiet else (lambda msg: console.print(msg, highlight=False))
+    result = pipeline.backtest_run(
+        data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, out=out,
+        stdin=sys.stdin.buffer, report=report,
+    )  # fmt: skip
+    title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"
+    _show_scores(result, format, quiet, title)
+
+
+@app.command()
+def evaluate(
+    model: ModelOpt,
+    data: DataArg,
+    horizon: Annotated[int | None, typer.Option(min=1, help="Steps per forecast (default: the trained horizon).")] = None,
+    step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
+    season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")] = ReportFormat.table,
+    target: TargetOpt = None,
+    time_col: TimeOpt = None,
+    fill: FillOpt = Fill.interpolate,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table.")] = False,
+) -> None:
+    """Score a trained model on the part of DATA after its training data, against the baselines."""
+    from lstmcast import pipeline
+
+    console = _console()
+    result = pipeline.evaluate_run(
+        model, data, horizon=horizon, step=step, season=season, target=target, time_col=time_col, fill=fill.value,
+        stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: console.print(msg, highlight=False)),
+    )  # fmt: skip
+    title = f"Evaluation of {model} on {result.series.source}: {len(result.folds)} origins after the training data"
+    _show_scores(result, format, quiet, title)
+
+
+def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> None:
+    """The score table on stderr (unless quiet) and, as asked, the records as CSV or JSON lines on stdout."""
+    from lstmcast import render
+
+    overall = result.overall()
+    if not quiet:
+        console = _console()
+        per_fold = {m: [f.scores[m]["mase"] for f in result.folds] for m in result.models}
+        render.backtest_table(console, title, overall, per_fold)
+        skipped = int(overall["lstmcast"]["mape_skipped"])
+        if skipped:
+            console.print(f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")
+        skill = overall["lstmcast"]["skill"]
+        if skill == skill and skill <= 0:
+            console.print("[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)")
+    if format is not ReportFormat.table:
+        _write_frame(pd_frame(result.records()), OutFormat(format.value))
+
+
+def pd_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame.from_records(records)
 
 
 def _write_frame(frame: pd.DataFrame, fmt: OutFormat) -> None:
@@ -273,7 +403,7 @@ def _handle(exc: BaseException) -> NoReturn:
         traceback.print_exception(exc)
     if isinstance(exc, click.exceptions.Exit):
         raise SystemExit(exc.exit_code)
-    if isinstance(exc, click.exceptions.Abort) or isinstance(exc, (KeyboardInterrupt, _Interrupted)):
+    if isinstance(exc, (click.exceptions.Abort, KeyboardInterrupt, _Interrupted)):
         status = ExitStatus.TERMINATED if _state.get("terminated") else ExitStatus.INTERRUPTED
         _fail(status, "terminated" if status is ExitStatus.TERMINATED else "interrupted")
     if isinstance(exc, click.exceptions.ClickException):

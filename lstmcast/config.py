@@ -12,6 +12,7 @@ from lstmcast.errors import ConfigError
 FILLS = ("interpolate", "ffill", "error")
 SCALERS = ("standard", "minmax", "none")
 NORMS = ("window", "none")
+CALENDARS = ("auto", "off")
 CELLS = ("lstm", "gru", "rnn")
 LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -55,8 +56,10 @@ class WindowConfig:
     val_size: int | None = None
     scaler: str = "standard"
     norm: str = "window"
+    calendar: str = "auto"
 
     def __post_init__(self) -> None:
+        _check_choice("--calendar", self.calendar, CALENDARS)
         _check_range("--lookback", self.lookback, 1)
         _check_range("--horizon", self.horizon, 1)
         _check_range("--val-size", self.val_size, 1)
@@ -97,11 +100,11 @@ class ModelConfig:
 class TrainConfig:
     """The optimisation loop."""
 
-    epochs: int = 60
-    batch_size: int = 64
+    epochs: int | None = None
+    batch_size: int | None = None
     lr: float = 3e-3
     loss: str = "mse"
-    patience: int = 10
+    patience: int | None = None
     clip: float = 1.0
     seed: int = 0
     device: str = "auto"

@@ -222,16 +222,19 @@ def _values(frame: pd.DataFrame, target: str, name: str) -> np.ndarray:
 
 
 def _regularise(
-    times: pd.DatetimeIndex, values: np.ndarray, name: str, time_col: str
+    times: pd.DatetimeIndex, values: np.ndarray, name: str, time_col: str, rows: np.ndarray
 ) -> tuple[pd.DatetimeIndex, np.ndarray, str, int]:
-    """Check the spacing: returns (regular index, values with NaN for missing stamps, freq, inserted count)."""
+    """Check the spacing: returns (regular index, values with NaN for missing stamps, freq, inserted count).
+
+    times are sorted; rows[i] is the 0-based data row of times[i] in the file (for the line in messages).
+    """
     if len(times) < 3:
         raise DataError(f"{name}: {len(times)} rows are too few to infer the frequency of {time_col!r}")
     dup = times.duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         raise DataError(
-            f"{name}: duplicate timestamp {times[row]} in column {time_col!r} (line {_line(row)}); "
+            f"{name}: duplicate timestamp {times[row]} in column {time_col!r} (line {_line(int(rows[row]))}); "
             "keep one row per timestamp"
         )
     freq = pd.infer_freq(times)
@@ -244,17 +247,24 @@ def _regularise(
         f = pd.infer_freq(times[i : i + 5])
         if f is not None:
             votes[f] = votes.get(f, 0) + 1
+    off_grid: int | None = None  # the first stamp off the grid of the most common frequency
     for f in sorted(votes, key=votes.__getitem__, reverse=True):
         full = pd.date_range(times[0], times[-1], freq=f)
-        if len(full) <= 4 * len(times) and times.isin(full).all():
+        on_grid = times.isin(full)
+        if len(full) <= 4 * len(times) and on_grid.all():
             filled = pd.Series(values, index=times).reindex(full)
             return pd.DatetimeIndex(full), filled.to_numpy(dtype="float64"), f, len(full) - len(times)
-    diffs = np.diff(times.asi8)
-    typical = np.median(diffs)
-    row = int(np.flatnonzero(diffs != typical)[0]) + 1
+        if off_grid is None and not on_grid.all():
+            off_grid = int(np.flatnonzero(~on_grid)[0])
+    if off_grid is None:
+        diffs = np.diff(times.asi8)
+        steps, counts = np.unique(diffs, return_counts=True)
+        typical = steps[np.argmax(counts)]  # the most common step: a median need not be a step at all
+        off_grid = int(np.flatnonzero(diffs != typical)[0]) + 1
+    row = off_grid
     raise DataError(
-        f"{name}: irregular timestamps in column {time_col!r}: the step changes at {times[row]} (line near "
-        f"{_line(row)}); resample the data to a fixed frequency first"
+        f"{name}: irregular timestamps in column {time_col!r}: the step changes at {times[row]} (line "
+        f"{_line(int(rows[row]))}); resample the data to a fixed frequency first"
     )
 
 
@@ -300,7 +310,7 @@ def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | 
         order = np.argsort(times.asi8, kind="stable")
         if not (order == np.arange(len(order))).all():
             times, values = times[order], values[order]
-        index, values, freq, inserted = _regularise(times, values, name, time_col)
+        index, values, freq, inserted = _regularise(times, values, name, time_col, order)
         if inserted and report is not None:
             report(f"{name}: {inserted} missing timestamp(s) at frequency {freq} inserted as gaps")
     values, filled = _fill(values, cfg.fill, name, target, report)

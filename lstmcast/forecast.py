@@ -9,10 +9,11 @@ import pandas as pd
 import torch
 
 from lstmcast.checkpoint import Checkpoint
+from lstmcast.config import WindowConfig
 from lstmcast.data import Series, future_index
 from lstmcast.errors import DataError
 from lstmcast.model import LSTMRegressor
-from lstmcast.windows import Scaler, Windows, normalise
+from lstmcast.windows import Scaler, Windows, feature_rows, normalise
 
 Report = Callable[[str], None]
 
@@ -26,14 +27,27 @@ def predict_scaled(model: LSTMRegressor, x: torch.Tensor, norm: str) -> torch.Te
 
 
 def forecast_values(
-    model: LSTMRegressor, scaler: Scaler, history: np.ndarray, lookback: int, steps: int, norm: str
+    model: LSTMRegressor,
+    scaler: Scaler,
+    history: np.ndarray,
+    lookback: int,
+    steps: int,
+    norm: str,
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forecast `steps` values after `history` (original units). Beyond the model's horizon it rolls forward,
-    feeding its own forecasts back as inputs."""
+    feeding its own forecasts back as inputs.
+
+    features: (lookback + steps', K) calendar features of the last `lookback` history points and of at least
+    the next `steps` points rounded up to whole horizons (see windows.feature_rows), or None.
+    """
     z = list(scaler.transform(np.asarray(history, dtype="float64")[-lookback:]))
     out: list[float] = []
     while len(out) < steps:
         x = torch.tensor(z[-lookback:], dtype=torch.float32).reshape(1, lookback, 1)
+        if features is not None:
+            f = torch.as_tensor(features[len(out) : len(out) + lookback], dtype=torch.float32).unsqueeze(0)
+            x = torch.cat([x, f], dim=2)  # (1, L, 1 + K)
         pred = predict_scaled(model, x, norm)[0].double().numpy()
         z.extend(pred.tolist())
         out.extend(pred.tolist())
@@ -68,6 +82,31 @@ def check_compatible(ckpt: Checkpoint, series: Series, report: Report | None = N
         report(f"note: forecasting column {series.target!r}; the model was trained on {schema.get('target')!r}")
 
 
+def forecast_after(
+    model: LSTMRegressor,
+    scaler: Scaler,
+    window: WindowConfig,
+    cycles: list[str],
+    history: np.ndarray,
+    last_time: str | None,
+    freq: str | None,
+    steps: int,
+) -> np.ndarray:
+    """Forecast `steps` values after a history that ends at `last_time`, with the calendar features it needs."""
+    lookback, horizon = int(window.lookback or 0), int(window.horizon or 1)
+    padded = -(-steps // horizon) * horizon
+    feats = feature_rows(last_time, freq, cycles, lookback, padded)
+    return forecast_values(model, scaler, history, lookback, steps, window.norm, feats)
+
+
+def forecast_series(ckpt: Checkpoint, series: Series, steps: int) -> np.ndarray:
+    """A checkpoint's forecast of `steps` values after the end of `series` (original units)."""
+    return forecast_after(
+        ckpt.model, ckpt.scaler, ckpt.config.window, list(ckpt.schema.get("calendar", [])),
+        series.values, series.last_time, series.freq, steps,
+    )  # fmt: skip
+
+
 def forecast(
     ckpt: Checkpoint, series: Series | None = None, horizon: int | None = None, report: Report | None = None
 ) -> pd.DataFrame:
@@ -86,7 +125,8 @@ def forecast(
     else:
         check_compatible(ckpt, series, report)
         history, last, n = series.values[-lookback:], series.last_time, len(series)
-    values = forecast_values(ckpt.model, ckpt.scaler, history, lookback, steps, cfg.norm)
+    cycles = list(ckpt.schema.get("calendar", []))
+    values = forecast_after(ckpt.model, ckpt.scaler, cfg, cycles, history, last, ckpt.schema.get("freq"), steps)
     if not np.isfinite(values).all():
         raise DataError("the forecast is not finite: the input is far outside what the model was trained on")
     stamps = future_index(last, ckpt.schema.get("freq"), n, steps)

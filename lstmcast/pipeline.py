@@ -6,7 +6,7 @@ import csv
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,15 +16,17 @@ import torch
 
 from lstmcast import checkpoint as ckpt_io
 from lstmcast import render
+from lstmcast.backtest import BacktestResult, backtest, evaluate
 from lstmcast.checkpoint import Checkpoint
 from lstmcast.config import DataConfig, RunConfig
 from lstmcast.data import Series, load_series, season_length
 from lstmcast.errors import ConfigError, DataError
+from lstmcast.fitting import prepare
 from lstmcast.forecast import forecast, forecast_windows
 from lstmcast.metrics import point_metrics, seasonal_naive
 from lstmcast.model import LSTMRegressor
 from lstmcast.train import EpochCallback, EpochLog, TrainResult, fit
-from lstmcast.windows import Scaler, check_length, default_sizes, make_windows
+from lstmcast.windows import Scaler
 
 Report = Callable[[str], None]
 
@@ -35,24 +37,6 @@ class TrainRun:
     checkpoint: Checkpoint
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
-
-
-def resolve_config(cfg: RunConfig, series: Series) -> RunConfig:
-    """Fill sizes the user left open from the series' season and length, then check the length suffices."""
-    season = season_length(series.freq)
-    window = default_sizes(len(series), season, cfg.window)
-    user_set = [
-        flag
-        for flag, value in (("--lookback", cfg.window.lookback), ("--horizon", cfg.window.horizon), ("--val-size", cfg.window.val_size))
-        if value is not None
-    ]
-    try:
-        check_length(len(series), window, series.source)
-    except DataError as exc:
-        if user_set:  # the user's own sizes do not fit this data: a usage error that names them
-            raise ConfigError(f"{exc} (set by {', '.join(user_set)})") from None
-        raise
-    return replace(cfg, window=window)
 
 
 def make_run_dir(out: Path | None, project: Path = Path("runs"), name: str = "train") -> Path:
@@ -110,16 +94,13 @@ def train_run(
 ) -> TrainRun:
     """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json)."""
     series = load_series(source, cfg.data, stdin=stdin, report=report)
-    cfg = resolve_config(cfg, series)
-    cfg = replace(cfg, data=replace(cfg.data, target=series.target, time_col=series.time_col))
-    lookback, horizon, val_size = (int(v or 0) for v in (cfg.window.lookback, cfg.window.horizon, cfg.window.val_size))
-    n_train = len(series) - val_size
-    scaler = Scaler.fit(cfg.window.scaler, series.values[:n_train])
-    windows = make_windows(scaler.transform(series.values), cfg.window, n_train)
+    prep = prepare(series, cfg)
+    cfg, scaler, windows, n_train = prep.config, prep.scaler, prep.windows, prep.n_train
+    lookback, horizon = int(cfg.window.lookback or 0), int(cfg.window.horizon or 0)
     run_dir = make_run_dir(out, project, name)
 
-    schema = _schema(series, n_train)
-    base = Checkpoint(cfg, scaler, schema, series.values[-lookback:], LSTMRegressor(cfg.model, 1, horizon))
+    schema = _schema(series, n_train) | {"input_size": prep.input_size, "calendar": prep.cycles}
+    base = Checkpoint(cfg, scaler, schema, series.values[-lookback:], LSTMRegressor(cfg.model, prep.input_size, horizon))
 
     def save_each_epoch(log: EpochLog, model: LSTMRegressor, improved: bool) -> None:
         base.model = model
@@ -129,7 +110,7 @@ def train_run(
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
-    result = fit(windows, cfg, on_epoch_end=save_each_epoch)
+    result = fit(windows, cfg, on_epoch_end=save_each_epoch, input_size=prep.input_size)
     season = season_length(series.freq)
     val_metrics, segments = _validation(result.model, scaler, windows, series, n_train, cfg, season)
     history = result.history
@@ -236,6 +217,40 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _load_for_model(
+    ckpt: Checkpoint, source: str | Path, target: str | None, time_col: str | None, fill: str,
+    stdin: IO[bytes] | None, report: Report | None,
+) -> Series:  # fmt: skip
+    """Read new data for a trained model, with the model's own column names unless told otherwise."""
+    schema = ckpt.schema
+    dcfg = DataConfig(target=target or schema.get("target"), time_col=time_col or schema.get("time_col"), fill=fill)
+    try:
+        return load_series(source, dcfg, stdin=stdin, report=report)
+    except DataError as exc:
+        if target is None and schema.get("target") and f"no column {schema.get('target')!r}" in str(exc):
+            raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
+        raise
+
+
+def evaluate_run(
+    model: str | Path,
+    source: str | Path,
+    *,
+    horizon: int | None = None,
+    step: int | None = None,
+    season: int | None = None,
+    target: str | None = None,
+    time_col: str | None = None,
+    fill: str = "interpolate",
+    stdin: IO[bytes] | None = None,
+    report: Report | None = None,
+) -> BacktestResult:
+    """Score a checkpoint on the data after its training data (no retraining)."""
+    ckpt = ckpt_io.load(model)
+    series = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+    return evaluate(series, ckpt, horizon=horizon, step=step, season=season)
+
+
 def predict_run(
     model: str | Path,
     source: str | Path | None = None,
@@ -251,13 +266,52 @@ def predict_run(
     ckpt = ckpt_io.load(model)
     series = None
     if source is not None:
-        schema = ckpt.schema
-        dcfg = DataConfig(target=target or schema.get("target"), time_col=time_col or schema.get("time_col"), fill=fill)
-        try:
-            series = load_series(source, dcfg, stdin=stdin, report=report)
-        except DataError as exc:
-            if target is None and schema.get("target") and f"no column {schema.get('target')!r}" in str(exc):
-                raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
-            raise
+        series = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     return forecast(ckpt, series, horizon, report)
+
+
+def backtest_run(
+    source: str | Path,
+    cfg: RunConfig,
+    *,
+    folds: int = 3,
+    step: int | None = None,
+    season: int | None = None,
+    ensemble: int | None = None,
+    out: Path | None = None,
+    stdin: IO[bytes] | None = None,
+    report: Report | None = None,
+) -> BacktestResult:
+    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv and backtest.png there."""
+    series = load_series(source, cfg.data, stdin=stdin, report=report)
+    if out is not None:
+        try:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
+        _check_writable(Path(out))
+
+    def progress(k: int, n: int) -> None:
+        if report is not None:
+            report(f"fold {k}/{n}: training")
+
+    result = backtest(series, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress)
+    if out is not None:
+        write_records(Path(out) / "backtest.csv", result.records())
+        first = result.folds[0].origin
+        lo = max(0, first - 3 * (len(series) - first))
+        times: Any = np.arange(lo, len(series)) if series.index is None else series.index[lo:]
+        fold_lines = []
+        for f in result.folds:
+            ft: Any = np.arange(f.origin, f.origin + len(f.actual))
+            fold_lines.append((ft if series.index is None else series.index[ft], f.forecasts))
+        render.backtest_figure(
+            Path(out) / "backtest.png", times, series.values[lo:], fold_lines,
+            f"Backtest: {series.target}, {len(result.folds)} origins",
+        )  # fmt: skip
+    return result
+
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> None:
+    pd.DataFrame.from_records(records).to_csv(path, index=False, float_format="%.6g")

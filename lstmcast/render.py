@@ -23,7 +23,7 @@ def error_console() -> Console:
 class TrainingProgress:
     """A progress bar over epochs showing train and validation loss. Use as a context manager."""
 
-    def __init__(self, console: Console, epochs: int, enabled: bool = True) -> None:
+    def __init__(self, console: Console, epochs: int | None = None, enabled: bool = True) -> None:
         self.enabled = enabled
         self.progress = Progress(
             TextColumn("[bold]epoch"),
@@ -44,8 +44,10 @@ class TrainingProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(None, None, None)
 
-    def update(self, epoch: int, train_loss: float, val_loss: float) -> None:
-        self.progress.update(self.task, completed=epoch, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+    def update(self, epoch: int, train_loss: float, val_loss: float, total: int | None = None) -> None:
+        self.progress.update(
+            self.task, completed=epoch, total=total, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}"
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -117,3 +119,46 @@ def _save(fig: Any, plt: Any, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def backtest_table(
+    console: Console, title: str, overall: Mapping[str, Mapping[str, float]], per_fold: Mapping[str, Sequence[float]]
+) -> None:
+    """Models as rows: MASE of each fold, then the overall metrics and the skill against seasonal naive."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    folds = len(next(iter(per_fold.values()), []))
+    for k in range(folds):
+        table.add_column(f"fold {k + 1} MASE", justify="right")
+    for c in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "skill"):
+        table.add_column(c, justify="right", style="bold" if c in ("MASE", "skill") else None)
+    for name, row in overall.items():
+        cells = [_fmt(v) for v in per_fold[name]]
+        cells += [_fmt(row[m]) for m in ("mae", "rmse", "mape", "smape", "mase")]
+        skill = row.get("skill", float("nan"))
+        cells.append("-" if name == "seasonal naive" or math.isnan(skill) else f"{skill:+.1%}")
+        table.add_row(name, *cells)
+    console.print(table)
+
+
+def backtest_figure(
+    path: Path,
+    times: Sequence[Any],
+    actual: Sequence[float],
+    folds: Sequence[tuple[Sequence[Any], Mapping[str, Sequence[float]]]],
+    title: str,
+) -> Path:
+    """The recent actuals with each fold's forecasts (lstmcast and seasonal naive) over them."""
+    fig, ax, plt = _figure((10, 4.5))
+    ax.plot(list(times), list(actual), color="black", linewidth=1.2, label="actual")
+    styles = {"lstmcast": ("tab:orange", "-"), "seasonal naive": ("tab:blue", ":")}
+    for i, (t, preds) in enumerate(folds):
+        for name, (color, ls) in styles.items():
+            if name in preds:
+                ax.plot(list(t), list(preds[name]), color=color, linestyle=ls, linewidth=1.6,
+                        label=name if i == 0 else None)  # fmt: skip
+        ax.axvline(list(t)[0], color="grey", linewidth=0.8, alpha=0.6)
+    ax.set_title(title)
+    ax.legend()
+    fig.autofmt_xdate()
+    return _save(fig, plt, path)

@@ -6,13 +6,13 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from lstmcast.config import RunConfig
+from lstmcast.config import RunConfig, TrainConfig
 from lstmcast.errors import ConfigError
 from lstmcast.model import LSTMRegressor
 from lstmcast.windows import Windows, normalise
@@ -27,6 +27,7 @@ class EpochLog:
     val_loss: float
     lr: float
     seconds: float
+    epochs: int = 0  # the planned number of epochs
 
 
 @dataclass
@@ -46,6 +47,28 @@ class TrainResult:
 
 
 EpochCallback = Callable[[EpochLog, LSTMRegressor, bool], None]
+
+
+STEP_BUDGET = 1500  # optimiser steps a default run aims at, whatever the series' length
+
+
+def default_training(tc: TrainConfig, n_windows: int) -> TrainConfig:
+    """Batch size, epochs and patience from the number of training windows, when not given.
+
+    Short series get small batches and many epochs, long ones large batches and few, so every default run takes
+    about STEP_BUDGET optimiser steps; patience is a fifth of the epochs (at least 5).
+    """
+    batch = tc.batch_size
+    if batch is None:
+        batch = int(min(256, max(16, 2 ** round(math.log2(max(n_windows, 1) / 16)))))
+    epochs = tc.epochs
+    if epochs is None:
+        per_epoch = math.ceil(n_windows / batch)
+        if tc.steps_per_epoch is not None:
+            per_epoch = min(per_epoch, tc.steps_per_epoch)
+        epochs = int(min(300, max(20, math.ceil(STEP_BUDGET / per_epoch))))
+    patience = tc.patience if tc.patience is not None else max(5, epochs // 5)
+    return replace(tc, batch_size=batch, epochs=epochs, patience=patience)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -106,7 +129,7 @@ def fit(
     windows: Windows, cfg: RunConfig, *, on_epoch_end: EpochCallback | None = None, input_size: int = 1
 ) -> TrainResult:
     """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept."""
-    tc = cfg.train
+    tc = default_training(cfg.train, len(windows.train_starts))
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
@@ -122,17 +145,18 @@ def fit(
     best_state = _copy_state(model)
     stop = "completed"
     n_train = len(windows.train_starts)
-    batches = math.ceil(n_train / tc.batch_size)
+    batch_size, epochs, patience = int(tc.batch_size or 1), int(tc.epochs or 1), int(tc.patience or 1)
+    batches = math.ceil(n_train / batch_size)
     if tc.steps_per_epoch is not None:
         batches = min(batches, tc.steps_per_epoch)
     try:
-        for epoch in range(1, tc.epochs + 1):
+        for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
             order = windows.train_starts[torch.randperm(n_train, generator=gen)]
             running, seen = 0.0, 0
             for b in range(batches):
-                idx = order[b * tc.batch_size : (b + 1) * tc.batch_size]
+                idx = order[b * batch_size : (b + 1) * batch_size]
                 xn, yn = step_inputs(windows, idx, norm, device)
                 loss = loss_fn(model(xn), yn)
                 opt.zero_grad(set_to_none=True)
@@ -144,7 +168,7 @@ def fit(
                 seen += len(idx)
             train_loss = running / max(seen, 1)
             val_loss = evaluate_loss(model, windows, windows.val_starts, norm, loss_fn, device)
-            log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0)
+            log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
             history.append(log)
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 stop = "non_finite"
@@ -159,7 +183,7 @@ def fit(
                 bad_epochs += 1
             if on_epoch_end is not None:
                 on_epoch_end(log, model, improved)
-            if bad_epochs >= tc.patience:
+            if bad_epochs >= patience:
                 stop = "early_stop"
                 break
     except KeyboardInterrupt:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lstmcast.config import WindowConfig
@@ -13,6 +14,59 @@ from lstmcast.errors import ConfigError, DataError
 # Window normalisation divides by the window's standard deviation; this floor (in scaled units, where the
 # training part has unit spread) keeps flat windows from blowing up.
 NORM_EPS = 1e-2
+
+
+CYCLES = {"day": 86400.0, "week": 7 * 86400.0, "year": 365.2425 * 86400.0}
+
+
+def step_seconds(freq: str | None) -> float | None:
+    """The (average) length of one step of a pandas frequency, in seconds."""
+    if freq is None:
+        return None
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+        start = pd.Timestamp("2001-01-01")
+        return float(((start + 12 * offset) - start).total_seconds()) / 12
+    except (ValueError, TypeError):
+        return None
+
+
+def calendar_cycles(freq: str | None) -> list[str]:
+    """Calendar cycles worth encoding for this frequency: each cycle at least twice as long as a step."""
+    step = step_seconds(freq)
+    if not step:
+        return []
+    return [name for name, length in CYCLES.items() if length >= 2 * step]
+
+
+def calendar_features(index: pd.DatetimeIndex, cycles: list[str]) -> np.ndarray:
+    """Position within each cycle as sin and cos. Shapes: (N,) timestamps -> (N, 2 * len(cycles)) float32."""
+    if not cycles:
+        return np.empty((len(index), 0), dtype="float32")
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    seconds = index.asi8 / 1e9  # since the epoch (a Thursday)
+    cols = []
+    for name in cycles:
+        if name == "year":
+            phase = (index.dayofyear.to_numpy() - 1 + index.hour.to_numpy() / 24) / 365.2425
+        else:
+            phase = np.mod(seconds, CYCLES[name]) / CYCLES[name]
+        cols += [np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)]
+    return np.stack(cols, axis=1).astype("float32")
+
+
+def feature_rows(last_time: str | None, freq: str | None, cycles: list[str], lookback: int, steps: int) -> np.ndarray | None:
+    """Calendar features of the `lookback` points ending at `last_time` and the `steps` points after it.
+
+    Shapes: -> (lookback + steps, 2 * len(cycles)), or None when there are no cycles.
+    """
+    if not cycles or last_time is None or freq is None:
+        return None
+    end = pd.Timestamp(last_time)
+    past = pd.date_range(end=end, periods=lookback, freq=freq)
+    future = pd.date_range(start=end, periods=steps + 1, freq=freq)[1:]
+    return calendar_features(past.append(future), cycles)
 
 
 @dataclass(frozen=True)
@@ -72,7 +126,7 @@ def default_sizes(n_rows: int, season: int, cfg: WindowConfig) -> WindowConfig:
         lookback = max(16, seasons * season)
         lookback = min(lookback, 336, max(horizon, (n_rows - val_size) // 3))
         lookback = max(1, lookback)
-    return WindowConfig(lookback, horizon, val_size, cfg.scaler, cfg.norm)
+    return replace(cfg, lookback=lookback, horizon=horizon, val_size=val_size)
 
 
 def check_length(n_rows: int, cfg: WindowConfig, source: str) -> int:
@@ -117,14 +171,17 @@ class Windows:
         return x, y
 
 
-def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int) -> Windows:
+def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int, features: np.ndarray | None = None) -> Windows:
     """Windows over a scaled series whose first `n_train` points are the training part.
 
     Training windows lie wholly in the training part; validation windows have their targets in the rest (their
     inputs may reach back into the training part, as a forecast from the split point would).
     """
     lookback, horizon = int(cfg.lookback or 0), int(cfg.horizon or 0)
-    series = torch.as_tensor(np.asarray(scaled, dtype="float32")).reshape(len(scaled), -1)
+    target = np.asarray(scaled, dtype="float32").reshape(len(scaled), 1)
+    if features is not None and features.shape[1]:
+        target = np.concatenate([target, features.astype("float32")], axis=1)  # (N, 1 + K)
+    series = torch.from_numpy(np.ascontiguousarray(target))
     n = series.shape[0]
     train_starts = torch.arange(0, n_train - lookback - horizon + 1, dtype=torch.int64)
     val_starts = torch.arange(max(0, n_train - lookback), n - lookback - horizon + 1, dtype=torch.int64)
