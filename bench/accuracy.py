@@ -78,8 +78,14 @@ def main() -> None:
     threads = max(1, (os.cpu_count() or 2) // args.jobs)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {job: pool.submit(run_one, job[1][0], job[1][1], job[1][2], variants[job[0]], threads) for job in jobs}
-        results = {job: f.result() for job, f in futures.items()}
+        futures = {
+            job: pool.submit(run_one, job[1][0], job[1][1], job[1][2], variants[job[0]], threads) for job in jobs
+        }
+        results = {}
+        for job, f in futures.items():
+            results[job] = r = f.result()
+            rel = r["mase"]["lstmcast"] / r["mase"]["seasonal naive"] if "mase" in r else float("nan")
+            print(f"  done {job[0]:<22} {job[1][0]:<14} relative MASE {rel:.3f}  {r['seconds']:.0f} s", file=sys.stderr)
     total = time.perf_counter() - t0
 
     print(f"\nMASE, 3 rolling origins (step = horizon); relative = MASE / MASE(seasonal naive); wall {total:.0f} s\n")

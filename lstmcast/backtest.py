@@ -169,7 +169,9 @@ def evaluate(
             f"training data); it has {max(0, len(series) - first)}"
         )
     if first < int(ckpt.config.window.lookback or 0):
-        raise DataError(f"{series.source}: the data must also hold the {ckpt.config.window.lookback} rows before {where}")
+        raise DataError(
+            f"{series.source}: the data must also hold the {ckpt.config.window.lookback} rows before {where}"
+        )
     starts = list(range(first, len(series) - horizon + 1, step))
 
     def from_checkpoint(past: Series, steps: int) -> np.ndarray:

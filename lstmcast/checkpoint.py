@@ -106,12 +106,15 @@ def load(model: str | Path) -> Checkpoint:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt, foreign and malicious files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        if "GLOBAL" in text or "add_safe_globals" in text:  # the safe unpickler met a class or function
             raise CheckpointError(
                 f"{path}: refused: the file holds Python objects, not plain data (it may run code); "
                 "only load models from sources you trust"
             ) from None
+        if "Weights only load failed" in text:  # bytes the safe unpickler cannot parse; torch's advice misleads
+            first = "not a PyTorch file, or a damaged one"
         raise CheckpointError(f"{path}: not a readable lstmcast checkpoint ({first[:160]})") from None
     return from_payload(raw, path)
 
@@ -164,7 +167,9 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
     if not (math.isfinite(scaler.offset) and math.isfinite(scaler.scale) and scaler.scale != 0):
         raise CheckpointError(f"{path}: stored scaler is not finite")
     info = {k: raw.get(k) for k in ("lstmcast_version", "torch_version", "created", "format_version")}
-    info.update(raw.get("info", {}) or {})
-    return Checkpoint(
-        cfg, scaler, schema, hist, net, dict(raw.get("metrics", {})), dict(raw.get("losses", {})), info
-    )
+    try:
+        info.update(raw.get("info", {}) or {})
+        metrics, losses = dict(raw.get("metrics", {}) or {}), dict(raw.get("losses", {}) or {})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
+    return Checkpoint(cfg, scaler, schema, hist, net, metrics, losses, info)

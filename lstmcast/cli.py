@@ -6,6 +6,7 @@ Heavy libraries (torch, pandas, scikit-learn) are imported inside the commands s
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 import signal
@@ -67,7 +68,14 @@ class Cell(str, Enum):
 
 class Loss(str, Enum):
     mse = "mse"
+    mae = "mae"
     huber = "huber"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    plateau = "plateau"
+    cosine = "cosine"
 
 
 class Device(str, Enum):
@@ -131,23 +139,36 @@ def _model_options(
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
-    lookback: Annotated[int | None, typer.Option(min=1, help="Input steps per window (default: from the season).")] = None,
+    lookback: Annotated[
+        int | None, typer.Option(min=1, help="Input steps per window (default: from the season).")
+    ] = None,
     horizon: Annotated[int | None, typer.Option(min=1, help="Steps to forecast (default: one season).")] = None,
-    val_size: Annotated[int | None, typer.Option(min=1, help="Last points held out for validation (default: from the horizon).")] = None,
+    val_size: Annotated[
+        int | None, typer.Option(min=1, help="Last points held out for validation (default: from the horizon).")
+    ] = None,
     scaler: Annotated[ScalerName, typer.Option(help="Scaler fitted on the training part.")] = ScalerName.standard,
     norm: Annotated[Norm, typer.Option(help="Normalise each window by its own level and spread.")] = Norm.window,
-    calendar: Annotated[Calendar, typer.Option(help="Calendar features (hour of day, day of week, time of year as sin/cos) as inputs.")] = Calendar.auto,
+    calendar: Annotated[
+        Calendar, typer.Option(help="Calendar features (hour of day, day of week, time of year as sin/cos) as inputs.")
+    ] = Calendar.auto,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = Cell.lstm,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units per layer.")] = 64,
     layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = 1,
     dropout: Annotated[float, typer.Option(min=0.0, max=0.99, help="Dropout between layers, in [0, 1).")] = 0.0,
     bidirectional: Annotated[bool, typer.Option(help="Read the window in both directions.")] = False,
     proj_size: Annotated[int, typer.Option(min=0, help="LSTM projection size (0: none).")] = 0,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs to train (default: from the series' length).")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Windows per batch (default: from the series' length).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Most epochs to train (default: from the series' length).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Windows per batch (default: from the series' length).")
+    ] = None,
     lr: Annotated[float, typer.Option(min=1e-8, max=10.0, help="Adam learning rate.")] = 3e-3,
     loss: Annotated[Loss, typer.Option(help="Training loss.")] = Loss.mse,
-    patience: Annotated[int | None, typer.Option(min=1, help="Epochs without validation gain before stopping (default: from --epochs).")] = None,
+    schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = Schedule.constant,
+    patience: Annotated[
+        int | None, typer.Option(min=1, help="Epochs without validation gain before stopping (default: from --epochs).")
+    ] = None,
     clip: Annotated[float, typer.Option(min=0.0, help="Gradient-norm clipping (0: off).")] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="Random seed: same seed and data give the same model on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
@@ -190,7 +211,7 @@ def _config(opts: dict[str, Any]) -> RunConfig:
         WindowConfig(o["lookback"], o["horizon"], o["val_size"], o["scaler"], o["norm"], o["calendar"]),
         ModelConfig(o["cell"], o["hidden"], o["layers"], o["dropout"], o["bidirectional"], o["proj_size"]),
         TrainConfig(
-            o["epochs"], o["batch_size"], o["lr"], o["loss"], o["patience"], o["clip"], o["seed"], o["device"],
+            o["epochs"], o["batch_size"], o["lr"], o["loss"], o["schedule"], o["patience"], o["clip"], o["seed"], o["device"],
             o["threads"], o["steps_per_epoch"],
         ),
     )  # fmt: skip
@@ -200,7 +221,9 @@ def _config(opts: dict[str, Any]) -> RunConfig:
 @with_model_options
 def train(
     data: DataArg,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to create (must be new or empty).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory to create (must be new or empty).")
+    ] = None,
     name: Annotated[str, typer.Option(help="Run name under --project (runs/NAME, NAME2, ...).")] = "train",
     project: Annotated[Path, typer.Option(help="Parent directory of run directories.")] = Path("runs"),
     opts: dict[str, Any] | None = None,
@@ -214,7 +237,7 @@ def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name:
     from lstmcast import pipeline, render
 
     console = _console()
-    report = None if quiet else (lambda msg: console.print(msg, highlight=False))
+    report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
         run = pipeline.train_run(
             data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report,
@@ -223,24 +246,26 @@ def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name:
     res = run.result
     if not quiet:
         if res.stop_reason == "early_stop":
-            console.print(f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch} restored")
-        render.metrics_table(
-            console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"]
-        )
+            _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch} restored")
+        render.metrics_table(console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"])
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
         if ours == ours and snaive == snaive and ours >= snaive:
-            console.print(
+            _note(
+                console,
                 f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
-                f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs"
+                f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs",
             )
-        console.print(f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json)")
+        _note(
+            console,
+            f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json)",
+        )
     if res.stop_reason == "non_finite":
         raise DataError(
             f"training stopped: the loss became NaN or infinite at epoch {res.epochs_run}; the best model so far is "
             f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
         )
     if res.stop_reason == "interrupted":
-        console.print(f"interrupted: saved {run.run_dir}/last.pt and the best model so far")
+        _note(console, f"interrupted: saved {run.run_dir}/last.pt and the best model so far")
         raise _Interrupted()
 
 
@@ -252,8 +277,12 @@ class _Interrupted(Exception):
 def predict(
     model: ModelOpt,
     data: OptDataArg = None,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Steps to forecast (default: the trained horizon).")] = None,
-    format: Annotated[OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")] = OutFormat.csv,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Steps to forecast (default: the trained horizon).")
+    ] = None,
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")
+    ] = OutFormat.csv,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
@@ -264,7 +293,7 @@ def predict(
     console = _console()
     frame = pipeline.predict_run(
         model, data, horizon=horizon, target=target, time_col=time_col, fill=fill.value,
-        stdin=sys.stdin.buffer, report=lambda msg: console.print(msg, highlight=False),
+        stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg),
     )  # fmt: skip
     _write_frame(frame, format)
 
@@ -283,8 +312,12 @@ def backtest(
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
     season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
     ensemble: Annotated[int | None, typer.Option(min=1, help="Models per fold (seeds), median forecast.")] = None,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")] = ReportFormat.table,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")] = None,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
+    ] = ReportFormat.table,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")
+    ] = None,
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Rolling-origin evaluation: train before each of K origins, forecast the next horizon, compare baselines."""
@@ -293,7 +326,7 @@ def backtest(
     assert opts is not None
     console = _console()
     quiet = opts["quiet"]
-    report = None if quiet else (lambda msg: console.print(msg, highlight=False))
+    report = None if quiet else (lambda msg: _note(console, msg))
     result = pipeline.backtest_run(
         data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, out=out,
         stdin=sys.stdin.buffer, report=report,
@@ -306,10 +339,14 @@ def backtest(
 def evaluate(
     model: ModelOpt,
     data: DataArg,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Steps per forecast (default: the trained horizon).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Steps per forecast (default: the trained horizon).")
+    ] = None,
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
     season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")] = ReportFormat.table,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
+    ] = ReportFormat.table,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
@@ -321,7 +358,7 @@ def evaluate(
     console = _console()
     result = pipeline.evaluate_run(
         model, data, horizon=horizon, step=step, season=season, target=target, time_col=time_col, fill=fill.value,
-        stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: console.print(msg, highlight=False)),
+        stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: _note(console, msg)),
     )  # fmt: skip
     title = f"Evaluation of {model} on {result.series.source}: {len(result.folds)} origins after the training data"
     _show_scores(result, format, quiet, title)
@@ -338,10 +375,10 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
         render.backtest_table(console, title, overall, per_fold)
         skipped = int(overall["lstmcast"]["mape_skipped"])
         if skipped:
-            console.print(f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")
+            _note(console, f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")
         skill = overall["lstmcast"]["skill"]
         if skill == skill and skill <= 0:
-            console.print("[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)")
+            _note(console, "[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)")
     if format is not ReportFormat.table:
         _write_frame(pd_frame(result.records()), OutFormat(format.value))
 
@@ -364,6 +401,12 @@ def _write_frame(frame: pd.DataFrame, fmt: OutFormat) -> None:
 def _on_sigterm(signum: int, frame: Any) -> None:
     _state["terminated"] = True
     raise KeyboardInterrupt
+
+
+def _note(console: Console, message: str) -> None:
+    from lstmcast.render import note
+
+    note(console, message)
 
 
 def _fail(status: ExitStatus, message: str) -> NoReturn:
@@ -394,21 +437,37 @@ def main(argv: list[str] | None = None) -> None:
         _handle(exc)
 
 
-def _handle(exc: BaseException) -> NoReturn:
-    import click
+def _click_types(name: str) -> tuple[type, ...]:
+    """The exception class `name` from click and from Typer's bundled copy of it (recent Typer vendors click)."""
+    found = []
+    for module in ("typer.exceptions", "typer._click.exceptions", "click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
 
-    if _state.get("debug") and not isinstance(exc, (click.exceptions.Exit,)):
+
+def _handle(exc: BaseException) -> NoReturn:
+    exit_types, abort_types = _click_types("Exit"), _click_types("Abort")
+    if _state.get("debug") and not isinstance(exc, exit_types):
         import traceback
 
         traceback.print_exception(exc)
-    if isinstance(exc, click.exceptions.Exit):
-        raise SystemExit(exc.exit_code)
-    if isinstance(exc, (click.exceptions.Abort, KeyboardInterrupt, _Interrupted)):
+    if isinstance(exc, exit_types):
+        raise SystemExit(getattr(exc, "exit_code", 0))
+    if isinstance(exc, (*abort_types, KeyboardInterrupt, _Interrupted)):
         status = ExitStatus.TERMINATED if _state.get("terminated") else ExitStatus.INTERRUPTED
         _fail(status, "terminated" if status is ExitStatus.TERMINATED else "interrupted")
-    if isinstance(exc, click.exceptions.ClickException):
-        exc.show()
-        raise SystemExit(exc.exit_code)
+    if isinstance(exc, _click_types("NoArgsIsHelpError")):
+        raise SystemExit(int(ExitStatus.USAGE))  # the help was printed already
+    if isinstance(exc, _click_types("UsageError")):
+        command = getattr(getattr(exc, "ctx", None), "command_path", "lstmcast")
+        _fail(ExitStatus.USAGE, f"{exc.format_message()} (see '{command} --help')")  # type: ignore[attr-defined]
+    if isinstance(exc, _click_types("ClickException")):
+        _fail(ExitStatus.USAGE, exc.format_message())  # type: ignore[attr-defined]
     if isinstance(exc, ConfigError):
         _fail(ExitStatus.USAGE, str(exc))
     if isinstance(exc, DataError):

@@ -14,7 +14,8 @@ SCALERS = ("standard", "minmax", "none")
 NORMS = ("window", "none")
 CALENDARS = ("auto", "off")
 CELLS = ("lstm", "gru", "rnn")
-LOSSES = ("mse", "huber")
+LOSSES = ("mse", "mae", "huber")
+SCHEDULES = ("constant", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -104,6 +105,7 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float = 3e-3
     loss: str = "mse"
+    schedule: str = "constant"
     patience: int | None = None
     clip: float = 1.0
     seed: int = 0
@@ -117,6 +119,7 @@ class TrainConfig:
         if not self.lr > 0:
             raise ConfigError(f"--lr {self.lr} is out of range: it must be > 0")
         _check_choice("--loss", self.loss, LOSSES)
+        _check_choice("--schedule", self.schedule, SCHEDULES)
         _check_range("--patience", self.patience, 1)
         _check_range("--clip", self.clip, 0.0)
         _check_range("--seed", self.seed, 0)

@@ -140,8 +140,7 @@ def _parse_times(col: pd.Series, name: str, column: str) -> pd.DatetimeIndex | N
     if bad.any() or parsed.isna().any():
         row = int(np.flatnonzero((bad | parsed.isna()).to_numpy())[0])
         raise DataError(
-            f"{name}: line {_line(row)}, column {column!r}: {col.iloc[row]!r} is not a date; "
-            "fix or remove that row"
+            f"{name}: line {_line(row)}, column {column!r}: {col.iloc[row]!r} is not a date; fix or remove that row"
         )
     return pd.DatetimeIndex(parsed)
 

@@ -27,7 +27,11 @@ def resolve_config(cfg: RunConfig, series: Series) -> RunConfig:
     """Fill sizes the user left open from the series' season and length, then check the length suffices."""
     season = season_length(series.freq)
     window = default_sizes(len(series), season, cfg.window)
-    given = (("--lookback", cfg.window.lookback), ("--horizon", cfg.window.horizon), ("--val-size", cfg.window.val_size))
+    given = (
+        ("--lookback", cfg.window.lookback),
+        ("--horizon", cfg.window.horizon),
+        ("--val-size", cfg.window.val_size),
+    )
     user_set = [flag for flag, value in given if value is not None]
     try:
         check_length(len(series), window, series.source)

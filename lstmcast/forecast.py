@@ -54,7 +54,9 @@ def forecast_values(
     return scaler.inverse(np.asarray(out[:steps]))
 
 
-def forecast_windows(model: LSTMRegressor, scaler: Scaler, windows: Windows, starts: torch.Tensor, norm: str) -> np.ndarray:
+def forecast_windows(
+    model: LSTMRegressor, scaler: Scaler, windows: Windows, starts: torch.Tensor, norm: str
+) -> np.ndarray:
     """Forecasts (original units) for windows starting at `starts`: (len(starts), H)."""
     chunks = []
     for chunk in torch.split(starts, 4096):

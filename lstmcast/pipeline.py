@@ -100,7 +100,9 @@ def train_run(
     run_dir = make_run_dir(out, project, name)
 
     schema = _schema(series, n_train) | {"input_size": prep.input_size, "calendar": prep.cycles}
-    base = Checkpoint(cfg, scaler, schema, series.values[-lookback:], LSTMRegressor(cfg.model, prep.input_size, horizon))
+    base = Checkpoint(
+        cfg, scaler, schema, series.values[-lookback:], LSTMRegressor(cfg.model, prep.input_size, horizon)
+    )
 
     def save_each_epoch(log: EpochLog, model: LSTMRegressor, improved: bool) -> None:
         base.model = model

@@ -20,6 +20,11 @@ def error_console() -> Console:
     return Console(stderr=True)
 
 
+def note(console: Console, message: str) -> None:
+    """One line for humans; never wrapped, so a note stays one line in a log."""
+    console.print(message, highlight=False, soft_wrap=True)
+
+
 class TrainingProgress:
     """A progress bar over epochs showing train and validation loss. Use as a context manager."""
 
@@ -38,16 +43,18 @@ class TrainingProgress:
         self.task = self.progress.add_task("train", total=epochs, train="-", val="-")
 
     def __enter__(self) -> TrainingProgress:
-        self.progress.__enter__()
+        self.started = False  # the bar appears with the first epoch, not while data loads
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(None, None, None)
+        if self.started:
+            self.progress.stop()
 
     def update(self, epoch: int, train_loss: float, val_loss: float, total: int | None = None) -> None:
-        self.progress.update(
-            self.task, completed=epoch, total=total, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}"
-        )
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        self.progress.update(self.task, completed=epoch, total=total, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
 
 
 def _fmt(value: Any) -> str:
@@ -58,7 +65,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def metrics_table(console: Console, title: str, rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]) -> None:
+def metrics_table(
+    console: Console, title: str, rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
+) -> None:
     """One row per model (e.g. lstmcast, seasonal naive), one column per metric."""
     table = Table(title=title, title_justify="left")
     table.add_column("model")

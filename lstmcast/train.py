@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,24 +50,26 @@ class TrainResult:
 EpochCallback = Callable[[EpochLog, LSTMRegressor, bool], None]
 
 
-STEP_BUDGET = 1500  # optimiser steps a default run aims at, whatever the series' length
+# Window passes a default run aims at (about a minute on one CPU core for this model size), whatever the series'
+# length: short series get many epochs of small batches, long ones a few epochs of large batches.
+SAMPLE_BUDGET = 60_000
 
 
 def default_training(tc: TrainConfig, n_windows: int) -> TrainConfig:
     """Batch size, epochs and patience from the number of training windows, when not given.
 
-    Short series get small batches and many epochs, long ones large batches and few, so every default run takes
-    about STEP_BUDGET optimiser steps; patience is a fifth of the epochs (at least 5).
+    batch: n_windows / 16 rounded to a power of two, within [16, 128]; epochs: SAMPLE_BUDGET window passes, within
+    [4, 400] (with --steps-per-epoch, the capped epoch counts); patience: a fifth of the epochs, at least 5.
     """
     batch = tc.batch_size
     if batch is None:
-        batch = int(min(256, max(16, 2 ** round(math.log2(max(n_windows, 1) / 16)))))
+        batch = int(min(128, max(16, 2 ** round(math.log2(max(n_windows, 1) / 16)))))
     epochs = tc.epochs
     if epochs is None:
-        per_epoch = math.ceil(n_windows / batch)
+        per_epoch = n_windows
         if tc.steps_per_epoch is not None:
-            per_epoch = min(per_epoch, tc.steps_per_epoch)
-        epochs = int(min(300, max(20, math.ceil(STEP_BUDGET / per_epoch))))
+            per_epoch = min(per_epoch, tc.steps_per_epoch * batch)
+        epochs = int(min(400, max(4, math.ceil(SAMPLE_BUDGET / max(per_epoch, 1)))))
     patience = tc.patience if tc.patience is not None else max(5, epochs // 5)
     return replace(tc, batch_size=batch, epochs=epochs, patience=patience)
 
@@ -95,7 +98,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def loss_function(name: str) -> nn.Module:
-    return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
+    return {"huber": nn.HuberLoss(delta=1.0), "mae": nn.L1Loss()}.get(name, nn.MSELoss())
+
+
+def make_scheduler(name: str, opt: torch.optim.Optimizer, epochs: int, patience: int) -> Any:
+    """constant: none; plateau: halve the rate after patience/2 epochs without gain; cosine: anneal to 1/20."""
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 2))
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=opt.param_groups[0]["lr"] / 20)
+    return None
 
 
 def step_inputs(
@@ -149,12 +161,13 @@ def fit(
     batches = math.ceil(n_train / batch_size)
     if tc.steps_per_epoch is not None:
         batches = min(batches, tc.steps_per_epoch)
+    scheduler = make_scheduler(tc.schedule, opt, epochs, patience)
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
             order = windows.train_starts[torch.randperm(n_train, generator=gen)]
-            running, seen = 0.0, 0
+            running, seen = torch.zeros((), device=device), 0
             for b in range(batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 xn, yn = step_inputs(windows, idx, norm, device)
@@ -164,9 +177,9 @@ def fit(
                 if tc.clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
                 opt.step()
-                running += loss.item() * len(idx)
+                running += loss.detach() * len(idx)  # no .item(): no device sync per step
                 seen += len(idx)
-            train_loss = running / max(seen, 1)
+            train_loss = float(running) / max(seen, 1)
             val_loss = evaluate_loss(model, windows, windows.val_starts, norm, loss_fn, device)
             log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
             history.append(log)
@@ -175,6 +188,10 @@ def fit(
                 if on_epoch_end is not None:
                     on_epoch_end(log, model, False)
                 break
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(val_loss)
+            elif scheduler is not None:
+                scheduler.step()
             improved = val_loss < best_val
             if improved:
                 best_val, best_epoch, bad_epochs = val_loss, epoch, 0

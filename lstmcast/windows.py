@@ -56,7 +56,9 @@ def calendar_features(index: pd.DatetimeIndex, cycles: list[str]) -> np.ndarray:
     return np.stack(cols, axis=1).astype("float32")
 
 
-def feature_rows(last_time: str | None, freq: str | None, cycles: list[str], lookback: int, steps: int) -> np.ndarray | None:
+def feature_rows(
+    last_time: str | None, freq: str | None, cycles: list[str], lookback: int, steps: int
+) -> np.ndarray | None:
     """Calendar features of the `lookback` points ending at `last_time` and the `steps` points after it.
 
     Shapes: -> (lookback + steps, 2 * len(cycles)), or None when there are no cycles.
@@ -183,10 +185,10 @@ def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int, features: 
         target = np.concatenate([target, features.astype("float32")], axis=1)  # (N, 1 + K)
     series = torch.from_numpy(np.ascontiguousarray(target))
     n = series.shape[0]
-    train_starts = torch.arange(0, n_train - lookback - horizon + 1, dtype=torch.int64)
-    val_starts = torch.arange(max(0, n_train - lookback), n - lookback - horizon + 1, dtype=torch.int64)
-    if len(train_starts) == 0:
+    if n_train - lookback - horizon + 1 <= 0:
         raise DataError(f"no training window: the training part has {n_train} rows, fewer than lookback + horizon")
+    train_starts = torch.arange(0, n_train - lookback - horizon + 1, dtype=torch.int64)
+    val_starts = torch.arange(max(0, n_train - lookback), max(0, n - lookback - horizon + 1), dtype=torch.int64)
     return Windows(series, lookback, horizon, train_starts, val_starts)
 
 

@@ -1,0 +1,175 @@
+"""lstmcast.train: real short training on airpassengers, determinism, early stopping, NaN and Ctrl-C."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import lstmcast.train as train_mod
+from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
+from lstmcast.data import load_series
+from lstmcast.errors import ConfigError
+from lstmcast.train import EpochLog, evaluate_loss, fit, loss_function, resolve_device
+from lstmcast.windows import Scaler, Windows, make_windows
+
+WINDOW = WindowConfig(lookback=24, horizon=12, val_size=24)
+
+
+@pytest.fixture(scope="module")
+def air_values(air_csv: Path):
+    return load_series(air_csv).values
+
+
+@pytest.fixture
+def windows(air_values) -> Windows:
+    """Fresh windows over scaled airpassengers: 120 training rows, 24 validation rows."""
+    n_train = len(air_values) - int(WINDOW.val_size or 0)
+    scaler = Scaler.fit("standard", air_values[:n_train])
+    return make_windows(scaler.transform(air_values), WINDOW, n_train)
+
+
+def config(**train: object) -> RunConfig:
+    values = {"epochs": 4, "batch_size": 32, "patience": 50, "lr": 1e-2, "seed": 0, "device": "cpu", **train}
+    return RunConfig(window=WINDOW, model=ModelConfig(hidden_size=8), train=TrainConfig(**values))  # type: ignore[arg-type]
+
+
+def state_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def val_loss_of(model: nn.Module, windows: Windows) -> float:
+    return evaluate_loss(model, windows, windows.val_starts, "window", loss_function("mse"), torch.device("cpu"))
+
+
+def test_short_training_lowers_the_validation_loss(windows: Windows) -> None:
+    logs: list[tuple[EpochLog, bool]] = []
+    res = fit(windows, config(epochs=5), on_epoch_end=lambda log, model, improved: logs.append((log, improved)))
+    assert res.stop_reason == "completed" and res.epochs_run == 5
+    hist = res.history
+    assert [h.epoch for h in hist] == [1, 2, 3, 4, 5]
+    assert all(h.lr == 1e-2 and h.seconds >= 0 and math.isfinite(h.val_loss) for h in hist)
+    assert res.best_val < hist[0].val_loss
+    assert hist[-1].train_loss < hist[0].train_loss
+    assert res.best_val == min(h.val_loss for h in hist)
+    assert hist[res.best_epoch - 1].val_loss == res.best_val
+    # The callback saw every epoch, and `improved` means a new best validation loss.
+    best = math.inf
+    for log, improved in logs:
+        assert improved == (log.val_loss < best)
+        best = min(best, log.val_loss)
+    assert [log for log, _ in logs] == hist
+    assert not res.model.training
+    assert all(p.device.type == "cpu" for p in res.model.parameters())
+    assert val_loss_of(res.model, windows) == pytest.approx(res.best_val, rel=1e-6)
+
+
+def test_same_seed_same_model_other_seed_other_model(windows: Windows) -> None:
+    a = fit(windows, config(epochs=2, seed=7))
+    b = fit(windows, config(epochs=2, seed=7))
+    c = fit(windows, config(epochs=2, seed=8))
+    assert same_state(a.model.state_dict(), b.model.state_dict())
+    assert same_state(a.last_state, b.last_state)
+    assert [(h.train_loss, h.val_loss) for h in a.history] == [(h.train_loss, h.val_loss) for h in b.history]
+    assert not same_state(a.model.state_dict(), c.model.state_dict())
+
+
+def test_early_stopping_restores_the_best_weights(windows: Windows) -> None:
+    """After epoch 2 the weights are wrecked, so epoch 3 cannot beat the best: patience 1 stops there."""
+    states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def wreck_after_two(log: EpochLog, model: nn.Module, improved: bool) -> None:
+        states[log.epoch] = state_of(model)
+        if log.epoch == 2:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 20)
+
+    res = fit(windows, config(epochs=30, patience=1), on_epoch_end=wreck_after_two)
+    assert res.stop_reason == "early_stop"
+    assert res.epochs_run < 30
+    assert res.best_epoch in (1, 2)
+    assert res.history[-1].val_loss >= res.best_val
+    assert same_state(res.model.state_dict(), states[res.best_epoch])
+    assert same_state(res.last_state, states[res.epochs_run])
+    assert not same_state(res.last_state, states[res.best_epoch])
+    assert val_loss_of(res.model, windows) == pytest.approx(res.best_val, rel=1e-6)
+
+
+class NaNAfterFirstEpoch(nn.Module):
+    """MSE until `poisoned` is set, NaN after that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.poisoned = False
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = nn.functional.mse_loss(pred, target)
+        return loss * float("nan") if self.poisoned else loss
+
+
+def test_nan_loss_stops_with_the_best_finite_weights(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+    loss = NaNAfterFirstEpoch()
+    monkeypatch.setattr(train_mod, "loss_function", lambda name: loss)
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    seen: list[tuple[int, bool]] = []
+
+    def poison(log: EpochLog, model: nn.Module, improved: bool) -> None:
+        states[log.epoch] = state_of(model)
+        seen.append((log.epoch, improved))
+        loss.poisoned = True
+
+    res = fit(windows, config(epochs=10), on_epoch_end=poison)
+    assert res.stop_reason == "non_finite"
+    assert res.epochs_run == 2
+    assert math.isnan(res.history[-1].train_loss)
+    assert seen == [(1, True), (2, False)]
+    assert res.best_epoch == 1
+    assert same_state(res.model.state_dict(), states[1])
+    assert all(torch.isfinite(p).all() for p in res.model.parameters())
+
+
+def test_huge_learning_rate_stops_as_non_finite(windows: Windows) -> None:
+    res = fit(windows, config(epochs=5, lr=1e30, clip=0.0))
+    assert res.stop_reason == "non_finite"
+    assert res.epochs_run < 5
+    last = res.history[-1]
+    assert not (math.isfinite(last.train_loss) and math.isfinite(last.val_loss))
+    assert all(torch.isfinite(p).all() for p in res.model.parameters())
+
+
+def test_ctrl_c_keeps_the_best_weights(windows: Windows) -> None:
+    states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def interrupt_at_three(log: EpochLog, model: nn.Module, improved: bool) -> None:
+        states[log.epoch] = state_of(model)
+        if log.epoch == 3:
+            raise KeyboardInterrupt
+
+    res = fit(windows, config(epochs=10), on_epoch_end=interrupt_at_three)
+    assert res.stop_reason == "interrupted"
+    assert res.epochs_run == 3
+    assert res.best_val == min(h.val_loss for h in res.history)
+    assert same_state(res.model.state_dict(), states[res.best_epoch])
+    assert same_state(res.last_state, states[3])
+    assert not res.model.training
+
+
+def test_loss_functions() -> None:
+    pred, target = torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0])
+    assert loss_function("mse")(pred, target).item() == pytest.approx((0.25 + 9) / 2)
+    assert loss_function("huber")(pred, target).item() == pytest.approx((0.125 + 2.5) / 2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_cuda_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="--device cuda"):
+        resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
