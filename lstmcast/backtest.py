@@ -1,8 +1,10 @@
-"""Rolling-origin evaluation against the naive, seasonal-naive and drift baselines."""
+"""Rolling-origin evaluation of lstmcast against the naive, seasonal-naive and drift baselines, per series and
+overall (geometric mean across series of MASE relative to seasonal naive)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -12,7 +14,7 @@ from lstmcast.checkpoint import Checkpoint
 from lstmcast.config import RunConfig
 from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.fitting import fit_series
+from lstmcast.fitting import check_panel, fit_series
 from lstmcast.forecast import check_compatible, forecast_series
 from lstmcast.metrics import drift, naive, point_metrics, seasonal_naive
 
@@ -22,15 +24,17 @@ BASELINES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
     "drift": lambda h, n, m: drift(h, n),
 }
 METRICS = ("mae", "rmse", "mape", "smape", "mase")
+Forecaster = Callable[[list[Series]], np.ndarray]  # the heads of the series -> (S, H) forecasts
 
 
 @dataclass
 class Fold:
-    """One origin: the forecasts of every model over the `horizon` points after it (original units)."""
+    """One origin of one series: every model's forecasts of the `horizon` points after it (original units)."""
 
+    series: str | None
     fold: int
     origin: int  # position of the first forecast point
-    times: list  # timestamps (or positions) of the forecast points
+    times: list
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
     scores: dict[str, dict[str, float]]
@@ -38,40 +42,74 @@ class Fold:
 
 @dataclass
 class BacktestResult:
-    series: Series
+    panel: list[Series]
     config: RunConfig
     season: int
     folds: list[Fold]
 
     @property
+    def series(self) -> Series:
+        return self.panel[0]
+
+    @property
     def models(self) -> list[str]:
         return list(self.folds[0].scores) if self.folds else []
 
+    @property
+    def ids(self) -> list[str | None]:
+        return list(dict.fromkeys(f.series for f in self.folds))
+
+    def per_series(self) -> dict[str | None, dict[str, dict[str, float]]]:
+        """For each series and model, each metric's mean over that series' folds."""
+        out = {}
+        for sid in self.ids:
+            folds = [f for f in self.folds if f.series == sid]
+            out[sid] = {m: _mean([f.scores[m] for f in folds]) for m in self.models}
+        return out
+
     def overall(self) -> dict[str, dict[str, float]]:
-        """Per model, the mean of each metric over folds, and the skill against seasonal naive."""
-        out: dict[str, dict[str, float]] = {}
-        for model in self.models:
-            row = {}
-            for metric in (*METRICS, "mape_skipped"):
-                vals = np.array([f.scores[model][metric] for f in self.folds], dtype="float64")
-                vals = vals[np.isfinite(vals)]
-                row[metric] = float(vals.mean()) if len(vals) else float("nan")
-            row["mape_skipped"] = float(sum(f.scores[model]["mape_skipped"] for f in self.folds))
-            out[model] = row
-        ref = out.get("seasonal naive", {}).get("mase", float("nan"))
-        for row in out.values():
-            row["skill"] = 1 - row["mase"] / ref if ref and np.isfinite(ref) else float("nan")
+        """Per model: metrics averaged over series, `rel_mase` the geometric mean over series of MASE relative
+        to seasonal naive, and `skill` = 1 - rel_mase."""
+        per = self.per_series()
+        out = {}
+        for m in self.models:
+            row = _mean([per[sid][m] for sid in per])
+            row["mape_skipped"] = float(sum(f.scores[m]["mape_skipped"] for f in self.folds))
+            ratios = [per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for sid in per]
+            row["rel_mase"] = _gmean(ratios)
+            row["skill"] = 1 - row["rel_mase"]
+            out[m] = row
         return out
 
     def records(self) -> list[dict]:
-        """Long table: one record per fold and model (plus the overall rows with fold 'all')."""
+        """Long table: a row per series, fold and model; then each series' mean ('all' folds) for panels; then
+        the overall rows (series 'all', fold 'all')."""
         rows = []
         for f in self.folds:
+            origin = f.times[0] if f.times else f.origin
             for model, s in f.scores.items():
-                rows.append({"fold": f.fold, "origin": _time(self.series, f.origin), "model": model, **s})
+                rows.append({"series": f.series or "", "fold": f.fold, "origin": origin, "model": model, **s})
+        if len(self.ids) > 1:
+            for sid, models in self.per_series().items():
+                for model, s in models.items():
+                    rows.append({"series": sid, "fold": "all", "origin": "", "model": model, **s})
         for model, s in self.overall().items():
-            rows.append({"fold": "all", "origin": "", "model": model, **s})
+            rows.append({"series": "all" if len(self.ids) > 1 else "", "fold": "all", "origin": "", "model": model, **s})
         return rows
+
+
+def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    out = {}
+    for key in (*METRICS, "mape_skipped"):
+        vals = np.array([r[key] for r in rows], dtype="float64")
+        vals = vals[np.isfinite(vals)]
+        out[key] = float(vals.mean()) if len(vals) else float("nan")
+    return out
+
+
+def _gmean(values: Sequence[float]) -> float:
+    good = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in good) / len(good)) if good else float("nan")
 
 
 def _time(series: Series, pos: int) -> str | int:
@@ -84,35 +122,34 @@ def origins(n_rows: int, folds: int, step: int, horizon: int) -> list[int]:
     return [last - step * (folds - 1 - k) for k in range(folds)]
 
 
-Forecaster = Callable[[Series, int], np.ndarray]
-
-
-def score_origins(
-    series: Series,
-    starts: list[int],
+def score_folds(
+    panel: list[Series],
+    starts: list[list[int | None]],
     horizon: int,
     season: int,
     forecaster: Forecaster,
     on_fold: Callable[[int, int], None] | None = None,
 ) -> list[Fold]:
-    """At each origin, forecast `horizon` points from the data before it; score the model and the baselines."""
+    """For each fold k, forecast every series from its origin starts[k][i] (None: not in this fold)."""
     results = []
-    for k, origin in enumerate(starts, start=1):
+    for k, fold_starts in enumerate(starts, start=1):
         if on_fold is not None:
             on_fold(k, len(starts))
-        past = series.head(origin)
-        actual = series.values[origin : origin + horizon]
-        preds = {"lstmcast": forecaster(past, horizon)}
-        for name, fn in BASELINES.items():
-            preds[name] = fn(past.values, horizon, season)
-        scores = {name: point_metrics(actual, p, past.values, season) for name, p in preds.items()}
-        times = [_time(series, i) for i in range(origin, origin + horizon)]
-        results.append(Fold(k, origin, times, actual, preds, scores))
+        members = [(s, o) for s, o in zip(panel, fold_starts) if o is not None]
+        if not members:
+            continue
+        preds = forecaster([s.head(o) for s, o in members])  # (S, H)
+        for (s, origin), pred in zip(members, preds):
+            past, actual = s.values[:origin], s.values[origin : origin + horizon]
+            forecasts = {"lstmcast": pred} | {name: fn(past, horizon, season) for name, fn in BASELINES.items()}
+            scores = {name: point_metrics(actual, p, past, season) for name, p in forecasts.items()}
+            times = [_time(s, i) for i in range(origin, origin + horizon)]
+            results.append(Fold(s.id, k, origin, times, actual, forecasts, scores))
     return results
 
 
 def backtest(
-    series: Series,
+    panel: Series | list[Series],
     cfg: RunConfig,
     *,
     folds: int = 3,
@@ -120,61 +157,83 @@ def backtest(
     season: int | None = None,
     ensemble: int | None = None,
     on_fold: Callable[[int, int], None] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> BacktestResult:
-    """Train on everything before each origin (scaler fitted there only) and forecast the next horizon."""
+    """Train on everything before each origin (scalers fitted there only) and forecast the next horizon.
+
+    In a panel each series' origins count back from its own end; one global model is trained per fold.
+    """
+    series = [panel] if isinstance(panel, Series) else list(panel)
+    check_panel(series)
     if folds < 1:
         raise ConfigError(f"--folds {folds} is out of range: it must be >= 1")
-    m = season or season_length(series.freq)
+    m = season or season_length(series[0].freq)
     horizon = cfg.window.horizon or max(1, m)
     step = step or horizon
     cfg = replace(cfg, window=replace(cfg.window, horizon=horizon))
-    starts = origins(len(series), folds, step, horizon)
-    if starts[0] <= 0:
-        raise ConfigError(
-            f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({len(series)} rows)"
-        )
+    longest = max(len(s) for s in series)
+    if origins(longest, folds, step, horizon)[0] <= 0:
+        raise ConfigError(f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({longest} rows)")
+    starts = [[o if o > 0 else None for o in col] for col in zip(*(origins(len(s), folds, step, horizon) for s in series))]
 
-    def train_and_forecast(past: Series, steps: int) -> np.ndarray:
-        return fit_series(past, cfg, ensemble=ensemble).forecast(past, steps)
+    def train_and_forecast(pasts: list[Series]) -> np.ndarray:
+        fitted = fit_series(pasts, cfg, ensemble=ensemble, report=report)
+        kept = {s.id for s in fitted.prep.panel}
+        out = np.full((len(pasts), horizon), np.nan)
+        rows = [i for i, s in enumerate(pasts) if s.id in kept]
+        out[rows] = fitted.forecast([pasts[i] for i in rows], horizon)
+        return _fill_skipped(out, pasts, horizon, m)
 
-    return BacktestResult(series, cfg, m, score_origins(series, starts, horizon, m, train_and_forecast, on_fold))
+    return BacktestResult(series, cfg, m, score_folds(series, starts, horizon, m, train_and_forecast, on_fold))
+
+
+def _fill_skipped(out: np.ndarray, pasts: list[Series], horizon: int, season: int) -> np.ndarray:
+    """Series too short to train on get the seasonal-naive forecast (and are scored as such)."""
+    for i, s in enumerate(pasts):
+        if np.isnan(out[i]).any():
+            out[i] = seasonal_naive(s.values, horizon, season)
+    return out
 
 
 def evaluate(
-    series: Series,
+    panel: Series | list[Series],
     ckpt: Checkpoint,
     *,
     horizon: int | None = None,
     step: int | None = None,
     season: int | None = None,
 ) -> BacktestResult:
-    """Score a trained model on the part of `series` after its training data, rolling the origin forward.
+    """Score a trained model on the part of each series after its training data, rolling the origin forward.
 
     The model is not retrained: each origin forecasts from the data before it.
     """
+    series = [panel] if isinstance(panel, Series) else list(panel)
     check_compatible(ckpt, series)
-    m = season or season_length(series.freq)
+    m = season or season_length(series[0].freq)
     horizon = horizon or int(ckpt.config.window.horizon or 1)
     step = step or horizon
-    last = ckpt.schema.get("last_time")
-    if last is not None and series.index is not None:
-        first = int(series.index.searchsorted(pd.Timestamp(last), side="right"))
-        where = f"after {last}"
-    else:
-        first = int(ckpt.schema.get("n_rows", 0))
-        where = f"after row {first}"
-    if len(series) - first < horizon:
-        raise DataError(
-            f"{series.source}: to evaluate, the data needs at least {horizon} rows {where} (the end of the model's "
-            f"training data); it has {max(0, len(series) - first)}"
-        )
-    if first < int(ckpt.config.window.lookback or 0):
-        raise DataError(
-            f"{series.source}: the data must also hold the {ckpt.config.window.lookback} rows before {where}"
-        )
-    starts = list(range(first, len(series) - horizon + 1, step))
+    lookback = int(ckpt.config.window.lookback or 0)
+    per_series = []
+    for s in series:
+        stored = ckpt.stored[ckpt.ids.index(s.id)]
+        last = stored.last_time
+        if last is not None and s.index is not None:
+            first, where = int(s.index.searchsorted(pd.Timestamp(last), side="right")), f"after {last}"
+        else:
+            first = ckpt.n_rows_of(s.id)
+            where = f"after row {first}"
+        if len(s) - first < horizon:
+            raise DataError(
+                f"{s.source}: to evaluate, the data needs at least {horizon} rows {where} (the end of the model's "
+                f"training data); it has {max(0, len(s) - first)}"
+            )
+        if first < lookback:
+            raise DataError(f"{s.source}: the data must also hold the {lookback} rows up to {where}")
+        per_series.append(list(range(first, len(s) - horizon + 1, step)))
+    count = max(len(p) for p in per_series)
+    starts = [[p[k] if k < len(p) else None for p in per_series] for k in range(count)]
 
-    def from_checkpoint(past: Series, steps: int) -> np.ndarray:
-        return forecast_series(ckpt, past, steps)
+    def from_checkpoint(pasts: list[Series]) -> np.ndarray:
+        return forecast_series(ckpt, pasts, horizon)
 
-    return BacktestResult(series, ckpt.config, m, score_origins(series, starts, horizon, m, from_checkpoint))
+    return BacktestResult(series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint))

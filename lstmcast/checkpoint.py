@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -11,39 +10,68 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lstmcast import __version__
 from lstmcast.config import RunConfig
+from lstmcast.data import Series
 from lstmcast.errors import CheckpointError, LstmcastError
+from lstmcast.features import Layout
 from lstmcast.model import LSTMRegressor
-from lstmcast.windows import Scaler
+from lstmcast.scaling import PanelScaling, Scaler
 
 FORMAT = "lstmcast-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED = ("format", "format_version", "config", "scaler", "schema", "history", "state_dict")
+REQUIRED = ("format", "format_version", "config", "scaler", "layout", "schema", "series", "history", "state_dict")
 
 
 @dataclass
 class Checkpoint:
     """A loaded (or about to be saved) model with everything needed to forecast from it.
 
-    history: float64 (lookback,) last observations of the training data, original units.
-    schema:  target, time_col, freq, first_time, last_time, n_rows, source, input_size.
+    stored:  the last `lookback` observations of each training series (with their covariates), as Series.
+    schema:  target, time_col, freq, source, first_time, split_time, last_time, n_rows (the whole data).
+    scaling: each series' fitted scalers; layout: the input channels.
     """
 
     config: RunConfig
-    scaler: Scaler
+    scaling: PanelScaling
+    layout: Layout
     schema: dict[str, Any]
-    history: np.ndarray
+    stored: list[Series]
     model: LSTMRegressor
+    n_rows: list[int] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     losses: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def ids(self) -> list[str | None]:
+        return [s.id for s in self.stored]
+
+    def n_rows_of(self, sid: str | None) -> int:
+        return self.n_rows[self.ids.index(sid)] if self.n_rows else len(self.stored[0])
+
+    @property
+    def scaler(self) -> Scaler:
+        """The first (for a lone series, the only) series' target scaler."""
+        return self.scaling.series(0)
+
+    @property
+    def history(self) -> np.ndarray:
+        """The first series' stored observations (original units)."""
+        return self.stored[0].values
+
     def to_payload(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
         """The dict written to disk: tensors and primitives only. `state` overrides the model's weights."""
         weights = state if state is not None else self.model.state_dict()
+        lookback = int(self.config.window.lookback or 0)
+        n_cov = len(self.layout.covariates)
+        cov = np.zeros((len(self.stored), lookback, n_cov))
+        for i, s in enumerate(self.stored):
+            if n_cov and s.covariates is not None:
+                cov[i] = s.covariates[-lookback:]
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -51,9 +79,16 @@ class Checkpoint:
             "torch_version": str(torch.__version__),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "config": self.config.to_dict(),
-            "scaler": self.scaler.to_dict(),
+            "scaler": self.scaling.to_dict(),
+            "layout": self.layout.to_dict(),
             "schema": dict(self.schema),
-            "history": torch.as_tensor(np.asarray(self.history, dtype="float64")),
+            "series": {
+                "ids": [s.id for s in self.stored],
+                "last_time": [s.last_time for s in self.stored],
+                "n_rows": [int(n) for n in (self.n_rows or [len(s) for s in self.stored])],
+            },
+            "history": torch.as_tensor(np.stack([s.values[-lookback:] for s in self.stored]).astype("float64")),
+            "history_cov": torch.as_tensor(cov),
             "state_dict": {k: v.detach().cpu().clone() for k, v in weights.items()},
             "metrics": {k: float(v) for k, v in self.metrics.items()},
             "losses": {k: [float(x) for x in v] for k, v in self.losses.items()},
@@ -133,13 +168,15 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         )
     try:
         cfg = RunConfig.from_dict(raw["config"])
-        scaler = Scaler.from_dict(raw["scaler"])
+        scaling = PanelScaling.from_dict(raw["scaler"])
+        layout = Layout.from_dict(raw["layout"])
         schema = dict(raw["schema"])
-        history = raw["history"]
-        if not isinstance(history, torch.Tensor):
+        history, history_cov = raw["history"], raw.get("history_cov")
+        if not isinstance(history, torch.Tensor) or not isinstance(history_cov, torch.Tensor):
             raise TypeError("history is not a tensor")
-        input_size = int(schema.get("input_size", 1))
-        net = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1))
+        series_info = dict(raw["series"])
+        ids, last_times, n_rows = list(series_info["ids"]), list(series_info["last_time"]), list(series_info["n_rows"])
+        net = LSTMRegressor(cfg.model, layout.channels, int(cfg.window.horizon or 1), layout.known)
         state = raw["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise TypeError("weights are not a mapping of tensors")
@@ -161,15 +198,40 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
     net.load_state_dict(state)
     net.eval()
     hist = history.detach().cpu().numpy().astype("float64")
-    lookback = int(cfg.window.lookback or 0)
-    if hist.ndim != 1 or len(hist) != lookback or not np.isfinite(hist).all():
-        raise CheckpointError(f"{path}: stored history must be {lookback} finite values")
-    if not (math.isfinite(scaler.offset) and math.isfinite(scaler.scale) and scaler.scale != 0):
-        raise CheckpointError(f"{path}: stored scaler is not finite")
+    hist_cov = history_cov.detach().cpu().numpy().astype("float64")
+    lookback, count = int(cfg.window.lookback or 0), len(ids)
+    shapes_ok = hist.shape == (count, lookback) and hist_cov.shape == (count, lookback, len(layout.covariates))
+    if not shapes_ok or not (np.isfinite(hist).all() and np.isfinite(hist_cov).all()):
+        raise CheckpointError(f"{path}: stored history must be {count} x {lookback} finite values")
+    if not (len(scaling) == len(last_times) == len(n_rows) == count) or count == 0:
+        raise CheckpointError(f"{path}: the stored series, scalers and histories disagree in number")
+    try:
+        stored = [
+            _stored_series(schema, layout, sid, hist[i], hist_cov[i], last_times[i])
+            for i, sid in enumerate(ids)
+        ]
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed stored series ({exc})") from None
     info = {k: raw.get(k) for k in ("lstmcast_version", "torch_version", "created", "format_version")}
     try:
         info.update(raw.get("info", {}) or {})
         metrics, losses = dict(raw.get("metrics", {}) or {}), dict(raw.get("losses", {}) or {})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
-    return Checkpoint(cfg, scaler, schema, hist, net, metrics, losses, info)
+    return Checkpoint(cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], metrics, losses, info)
+
+
+def _stored_series(
+    schema: dict[str, Any], layout: Layout, sid: Any, values: np.ndarray, cov: np.ndarray, last: Any
+) -> Series:
+    """Rebuild one stored series tail (its timestamps from the frequency and its last timestamp)."""
+    freq = schema.get("freq")
+    index = None
+    if last is not None and freq is not None:
+        index = pd.date_range(end=pd.Timestamp(str(last)), periods=len(values), freq=str(freq))
+    return Series(
+        values, index, None if freq is None else str(freq), str(schema.get("target")), schema.get("time_col"),
+        str(schema.get("source", "<checkpoint>")), id=None if sid is None else str(sid),
+        covariates=cov if layout.covariates else None, covariate_names=layout.covariates,
+        known_ahead=layout.known_ahead,
+    )  # fmt: skip

@@ -130,7 +130,9 @@ OptDataArg = Annotated[
     str | None, typer.Argument(help="Recent data to forecast from (file or -); default: the stored history.")
 ]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Run directory or .pt checkpoint file.")]
-TargetOpt = Annotated[str | None, typer.Option(help="Column to forecast (default: the only numeric column).")]
+TargetOpt = Annotated[
+    str | None, typer.Option(help="Column to forecast (default: the only numeric column); a,b,c: one series per column.")
+]
 TimeOpt = Annotated[str | None, typer.Option("--time-col", help="Time column (default: the one date column).")]
 FillOpt = Annotated[Fill, typer.Option(help="What to do with missing values.")]
 
@@ -139,6 +141,13 @@ def _model_options(
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="Long panel: the column naming each row's series.")] = None,
+    covariates: Annotated[
+        str | None, typer.Option(help="Observed input columns, comma-separated (known up to the forecast origin).")
+    ] = None,
+    future_covariates: Annotated[
+        str | None, typer.Option(help="Input columns known ahead, comma-separated (predict data must hold the horizon's rows).")
+    ] = None,
     lookback: Annotated[
         int | None, typer.Option(min=1, help="Input steps per window (default: from the season).")
     ] = None,
@@ -207,12 +216,22 @@ def _config(opts: dict[str, Any]) -> RunConfig:
 
     o = {k: _value(v) for k, v in opts.items()}
     return RunConfig(
-        DataConfig(target=o["target"], time_col=o["time_col"], fill=o["fill"]),
-        WindowConfig(o["lookback"], o["horizon"], o["val_size"], o["scaler"], o["norm"], o["calendar"]),
-        ModelConfig(o["cell"], o["hidden"], o["layers"], o["dropout"], o["bidirectional"], o["proj_size"]),
+        DataConfig(
+            target=o["target"], time_col=o["time_col"], fill=o["fill"], id_col=o["id_col"],
+            covariates=o["covariates"] or (), future_covariates=o["future_covariates"] or (),
+        ),
+        WindowConfig(
+            lookback=o["lookback"], horizon=o["horizon"], val_size=o["val_size"], scaler=o["scaler"], norm=o["norm"],
+            calendar=o["calendar"],
+        ),
+        ModelConfig(
+            cell=o["cell"], hidden_size=o["hidden"], num_layers=o["layers"], dropout=o["dropout"],
+            bidirectional=o["bidirectional"], proj_size=o["proj_size"],
+        ),
         TrainConfig(
-            o["epochs"], o["batch_size"], o["lr"], o["loss"], o["schedule"], o["patience"], o["clip"], o["seed"], o["device"],
-            o["threads"], o["steps_per_epoch"],
+            epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], loss=o["loss"], schedule=o["schedule"],
+            patience=o["patience"], clip=o["clip"], seed=o["seed"], device=o["device"], threads=o["threads"],
+            steps_per_epoch=o["steps_per_epoch"],
         ),
     )  # fmt: skip
 
@@ -283,16 +302,18 @@ def predict(
     format: Annotated[
         OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")
     ] = OutFormat.csv,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="Forecast only this series (repeatable).")] = None,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
 ) -> None:
-    """Forecast the steps after the model's stored history, or after DATA (file or -). Writes to stdout."""
+    """Forecast the steps after the model's stored history, or after DATA (file or -). Writes CSV to stdout:
+    timestamp,forecast (id,timestamp,forecast for panels)."""
     from lstmcast import pipeline
 
     console = _console()
     frame = pipeline.predict_run(
-        model, data, horizon=horizon, target=target, time_col=time_col, fill=fill.value,
+        model, data, horizon=horizon, ids=ids, target=target, time_col=time_col, fill=fill.value,
         stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg),
     )  # fmt: skip
     _write_frame(frame, format)
@@ -371,7 +392,13 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
     overall = result.overall()
     if not quiet:
         console = _console()
-        per_fold = {m: [f.scores[m]["mase"] for f in result.folds] for m in result.models}
+        if len(result.ids) > 1:
+            per = result.per_series()
+            rel = {sid: {m: per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for m in result.models} for sid in per}
+            render.series_table(console, "MASE relative to seasonal naive, per series", rel, result.models)
+            per_fold = {m: [] for m in result.models}
+        else:
+            per_fold = {m: [f.scores[m]["mase"] for f in result.folds] for m in result.models}
         render.backtest_table(console, title, overall, per_fold)
         skipped = int(overall["lstmcast"]["mape_skipped"])
         if skipped:

@@ -19,6 +19,12 @@ SCHEDULES = ("constant", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+def _names(value: str | tuple[str, ...] | list[str]) -> list[str]:
+    """Column names from 'a,b,c' or a sequence, stripped, empty ones dropped."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return [str(p).strip() for p in parts if str(p).strip()]
+
+
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} {value!r} is not one of {', '.join(choices)}")
@@ -40,12 +46,28 @@ def _check_range(name: str, value: float | None, lo: float, hi: float | None = N
 class DataConfig:
     """How to read the CSV: which columns and what to do with missing values."""
 
-    target: str | None = None
+    target: str | None = None  # several comma-separated columns: a wide panel, one series per column
     time_col: str | None = None
     fill: str = "interpolate"
+    id_col: str | None = None  # long panel: the column naming each row's series
+    covariates: tuple[str, ...] = ()  # observed inputs, known up to the forecast origin
+    future_covariates: tuple[str, ...] = ()  # inputs known for the forecast horizon too
 
     def __post_init__(self) -> None:
         _check_choice("--fill", self.fill, FILLS)
+        for key in ("covariates", "future_covariates"):
+            value = getattr(self, key)
+            object.__setattr__(self, key, tuple(_names(value)))
+        both = set(self.covariates) & set(self.future_covariates)
+        if both:
+            raise ConfigError(f"column {sorted(both)[0]!r} is in both --covariates and --future-covariates")
+        roles = [c for c in (*self.covariates, *self.future_covariates) if c in (self.time_col, self.id_col)]
+        if roles or (self.target and set(self.targets) & {*self.covariates, *self.future_covariates}):
+            raise ConfigError("a covariate column cannot also be the target, time or id column")
+
+    @property
+    def targets(self) -> list[str]:
+        return _names(self.target or "")
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import math
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from lstmcast.config import DataConfig
+from lstmcast.csvio import line_of, parse_times, read_csv, show, to_numbers
 from lstmcast.errors import DataError
 
 Report = Callable[[str], None]
@@ -25,7 +22,12 @@ Report = Callable[[str], None]
 class Series:
     """One regular series. `index` is None for a file without a time column (positions 0..N-1).
 
-    values: float64 array (N,), finite, in original units.
+    values:     float64 (N,), finite, in original units.
+    covariates: float64 (N, C) input columns in original units (observed ones first, then those known ahead),
+                or None; `covariate_names` names them.
+    future:     float64 (F, Cf) values of the known-ahead covariates (the last `known_ahead` covariate columns)
+                for the F rows after the end (rows whose target was empty), or None.
+    id:         the series' name in a panel (None for a lone series).
     """
 
     values: np.ndarray
@@ -35,6 +37,11 @@ class Series:
     time_col: str | None
     source: str
     filled: int = 0
+    id: str | None = None
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
+    future: np.ndarray | None = None
+    known_ahead: int = 0  # how many of the last covariate columns are known in advance
 
     def __len__(self) -> int:
         return len(self.values)
@@ -43,122 +50,52 @@ class Series:
     def last_time(self) -> str | None:
         return None if self.index is None else self.index[-1].isoformat()
 
+    def _slice(self, part: slice) -> Series:
+        idx = None if self.index is None else self.index[part]
+        cov = None if self.covariates is None else self.covariates[part]
+        return replace(self, values=self.values[part], index=idx, covariates=cov, future=None)
+
     def tail(self, n: int) -> Series:
-        idx = None if self.index is None else self.index[-n:]
-        return Series(self.values[-n:], idx, self.freq, self.target, self.time_col, self.source, self.filled)
+        return self._slice(slice(len(self) - n, None))
 
     def head(self, n: int) -> Series:
-        idx = None if self.index is None else self.index[:n]
-        return Series(self.values[:n], idx, self.freq, self.target, self.time_col, self.source, self.filled)
+        """The first n rows; the known-ahead covariates of the rows after them become its `future`."""
+        cut = self._slice(slice(0, n))
+        if not self.known_ahead or self.covariates is None:
+            return cut
+        ahead = [self.covariates[n:, -self.known_ahead :]]
+        if self.future is not None:
+            ahead.append(self.future)
+        return replace(cut, future=np.concatenate(ahead, axis=0))
 
 
-def _line(row: int) -> int:
-    """File line of a 0-based data row (the header is line 1)."""
-    return row + 2
+def _line(row: int, lines: Any = None) -> int:
+    """File line of a 0-based data row: the header is line 1 unless `lines` (a frame's attrs["lines"]) says else."""
+    return line_of(row, lines)
 
 
-def _read_bytes(source: str | Path, stdin: IO[bytes] | None) -> bytes:
-    if str(source) == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        raw = stream.read()
-        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    path = Path(source)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a CSV file")
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: not a readable gzip file ({exc})") from None
-    return raw
-
-
-def _decode(raw: bytes, name: str) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{name}: line {line} is not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-
-
-def _delimiter(text: str) -> str:
-    head = "\n".join(text.splitlines()[:20])
-    try:
-        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+def _file_rows(rows: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    """Data rows as `_line` (without `lines`) counts them: shifted where the file has blank or leading lines."""
+    lines = frame.attrs.get("lines")
+    return rows if lines is None else np.asarray([_line(int(r), lines) - 2 for r in rows])
 
 
 def read_frame(source: str | Path, stdin: IO[bytes] | None = None) -> pd.DataFrame:
-    """Read a CSV (path, .csv.gz or '-') into a DataFrame of strings and numbers, nothing inferred yet."""
-    name = "<stdin>" if str(source) == "-" else str(source)
-    text = _decode(_read_bytes(source, stdin), name)
-    if not text.strip():
-        raise DataError(f"{name}: the file is empty; it needs a header line and data rows")
-    sep = _delimiter(text)
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True)
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{name}: not a valid CSV ({str(exc).strip().splitlines()[-1]})") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{name}: the file is empty; it needs a header line and data rows") from None
-    dupes = [c for c in frame.columns if "." in str(c) and str(c).rsplit(".", 1)[0] in frame.columns]
-    if dupes:
-        raise DataError(f"{name}: duplicated column name {str(dupes[0]).rsplit('.', 1)[0]!r}; rename one of them")
-    if frame.empty:
-        raise DataError(f"{name}: the file has a header but no data rows")
-    frame.attrs["source"] = name
-    return frame
+    """Read a CSV (path, .csv.gz or '-') into a DataFrame of raw cells, nothing inferred yet (see csvio.read_csv)."""
+    return read_csv(source, stdin)
 
 
-def _parse_times(col: pd.Series, name: str, column: str) -> pd.DatetimeIndex | None:
-    """Parse a column as datetimes; None when most cells are not dates. Raises on partly bad columns."""
-    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-        return None
-    text = col.astype("string").str.strip()
-    parsed = None
-    for kwargs in ({"format": "ISO8601"}, {"format": "mixed"}):
-        try:
-            parsed = pd.to_datetime(text, errors="coerce", **kwargs)  # type: ignore[call-overload]
-        except (ValueError, TypeError):
-            try:
-                parsed = pd.to_datetime(text, errors="coerce", utc=True, **kwargs)  # type: ignore[call-overload]
-            except (ValueError, TypeError):
-                parsed = None
-        if parsed is not None and parsed.notna().mean() > 0.5:
-            break
-    if parsed is None or parsed.notna().mean() <= 0.5:
-        return None
-    bad = parsed.isna() & text.notna()
-    if bad.any() or parsed.isna().any():
-        row = int(np.flatnonzero((bad | parsed.isna()).to_numpy())[0])
-        raise DataError(
-            f"{name}: line {_line(row)}, column {column!r}: {col.iloc[row]!r} is not a date; fix or remove that row"
-        )
-    return pd.DatetimeIndex(parsed)
-
-
-def _to_number(col: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(col):
-        return col.astype("float64")
-    if pd.api.types.is_numeric_dtype(col):
-        return col.astype("float64")
-    text = col.astype("string").str.strip().str.strip("\"'")
-    return pd.to_numeric(text, errors="coerce").astype("float64")
+def _parse_times(col: pd.Series, name: str, column: str, lines: Any = None) -> pd.DatetimeIndex | None:
+    """Parse a column as datetimes; None when most cells are not dates. Raises on bad or ambiguous cells."""
+    return parse_times(col, name, column, lines)  # a datetime column (a panel parses it once) passes through
 
 
 def _numeric_share(col: pd.Series) -> float:
-    present = col.notna()
+    present = col.notna().to_numpy()
     if not present.any():
         return 0.0
-    return float(_to_number(col)[present].notna().mean())
+    values, _ = to_numbers(col)
+    return float(np.mean(~np.isnan(values[present])))
 
 
 def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd.DatetimeIndex | None, str]:
@@ -170,7 +107,7 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
             raise DataError(f"{name}: no column {wanted!r} for {flag}; the columns are {', '.join(columns)}")
     time_col, times = cfg.time_col, None
     if time_col is not None:
-        times = _parse_times(frame[time_col], name, time_col)
+        times = _parse_times(frame[time_col], name, time_col, frame.attrs.get("lines"))
         if times is None:
             raise DataError(f"{name}: column {time_col!r} (--time-col) does not hold dates")
     else:
@@ -178,7 +115,7 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
         for c in columns:
             if c == cfg.target:
                 continue
-            parsed = _parse_times(frame[c], name, c)
+            parsed = _parse_times(frame[c], name, c, frame.attrs.get("lines"))
             if parsed is not None:
                 found[c] = parsed
         if len(found) > 1:
@@ -196,25 +133,22 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
 
 
 def _values(frame: pd.DataFrame, target: str, name: str) -> np.ndarray:
-    col = frame[target]
-    numbers = _to_number(col)
-    bad = numbers.isna() & col.notna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"{name}: line {_line(row)}, column {target!r}: {col.iloc[row]!r} is not a number; "
-            "fix it or leave the cell empty to fill it"
-        )
-    values = numbers.to_numpy(dtype="float64", copy=True)
+    lines = frame.attrs.get("lines")
+    values, problem = to_numbers(frame[target])
+    if problem is not None:
+        row, what = problem
+        raise DataError(f"{name}: line {_line(row, lines)}, column {target!r}: {what}")
     inf = np.isinf(values)
     if inf.any():
         row = int(np.flatnonzero(inf)[0])
-        raise DataError(f"{name}: line {_line(row)}, column {target!r}: infinite value; replace it or leave it empty")
+        raise DataError(
+            f"{name}: line {_line(row, lines)}, column {target!r}: infinite value; replace it or leave it empty"
+        )
     big = np.abs(values) > 1e30
     if big.any():
         row = int(np.flatnonzero(big)[0])
         raise DataError(
-            f"{name}: line {_line(row)}, column {target!r}: {values[row]:g} is too large to model; "
+            f"{name}: line {_line(row, lines)}, column {target!r}: {values[row]:g} is too large to model; "
             "rescale the column (|value| <= 1e30)"
         )
     return values
@@ -251,8 +185,8 @@ def _regularise(
         full = pd.date_range(times[0], times[-1], freq=f)
         on_grid = times.isin(full)
         if len(full) <= 4 * len(times) and on_grid.all():
-            filled = pd.Series(values, index=times).reindex(full)
-            return pd.DatetimeIndex(full), filled.to_numpy(dtype="float64"), f, len(full) - len(times)
+            grid = pd.DataFrame(values.reshape(len(times), -1), index=times).reindex(full).to_numpy(dtype="float64")
+            return pd.DatetimeIndex(full), grid.reshape((len(full),) + values.shape[1:]), f, len(full) - len(times)
         if off_grid is None and not on_grid.all():
             off_grid = int(np.flatnonzero(~on_grid)[0])
     if off_grid is None:
@@ -300,20 +234,43 @@ def load_series(
 
 
 def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | None = None) -> Series:
+    """One series from a frame: time index, target, and the covariate columns the config names.
+
+    With known-ahead covariates, trailing rows whose target is empty are the future: their covariate values
+    become `Series.future` (what a forecast of those steps needs).
+    """
     name = frame.attrs.get("source", "input")
     time_col, times, target = choose_columns(frame, cfg)
-    values = _values(frame, target, name)
+    names = (*cfg.covariates, *cfg.future_covariates)
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise DataError(f"{name}: no covariate column {missing[0]!r}; the columns are {', '.join(map(str, frame.columns))}")
+    matrix = np.column_stack([_values(frame, c, name) for c in (target, *names)])  # (N, 1 + C)
     index: pd.DatetimeIndex | None = None
     freq: str | None = None
     if times is not None and time_col is not None:
         order = np.argsort(times.asi8, kind="stable")
         if not (order == np.arange(len(order))).all():
-            times, values = times[order], values[order]
-        index, values, freq, inserted = _regularise(times, values, name, time_col, order)
+            times, matrix = times[order], matrix[order]
+        index, matrix, freq, inserted = _regularise(times, matrix, name, time_col, _file_rows(order, frame))
         if inserted and report is not None:
             report(f"{name}: {inserted} missing timestamp(s) at frequency {freq} inserted as gaps")
-    values, filled = _fill(values, cfg.fill, name, target, report)
-    return Series(values, index, freq, target, time_col, name, filled)
+    future = None
+    if cfg.future_covariates:
+        known = np.flatnonzero(~np.isnan(matrix[:, 0]))
+        end = int(known[-1]) + 1 if len(known) else len(matrix)
+        ahead = matrix[end:, -len(cfg.future_covariates) :]
+        complete = ~np.isnan(ahead).any(axis=1)
+        future = ahead[: int(np.argmin(complete)) if not complete.all() else len(ahead)]
+        matrix, index = matrix[:end], None if index is None else index[:end]
+    values, filled = _fill(matrix[:, 0], cfg.fill, name, target, report)
+    covariates = None
+    if names:
+        covariates = np.column_stack([_fill(matrix[:, 1 + j], cfg.fill, name, c, report)[0] for j, c in enumerate(names)])
+    return Series(
+        values, index, freq, target, time_col, name, filled, covariates=covariates, covariate_names=names,
+        future=future, known_ahead=len(cfg.future_covariates),
+    )  # fmt: skip
 
 
 def season_length(freq: str | None) -> int:

@@ -1,74 +1,105 @@
-"""From a series to fitted models: resolve defaults, scale on the training part, window, train (one or more seeds)."""
+"""From one series or a panel to fitted models: resolve defaults, scale each series on its training part, build
+the windows over all series, train one global model (or an ensemble of seeds)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lstmcast.config import RunConfig
+from lstmcast.config import RunConfig, WindowConfig
 from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.forecast import forecast_after
+from lstmcast.features import Layout, calendar_cycles, channels
+from lstmcast.forecast import forecast_panel
 from lstmcast.model import LSTMRegressor
+from lstmcast.scaling import PanelScaling
 from lstmcast.train import EpochCallback, TrainResult, default_training, fit
-from lstmcast.windows import (
-    Scaler,
-    Windows,
-    calendar_cycles,
-    calendar_features,
-    check_length,
-    default_sizes,
-    make_windows,
-)
+from lstmcast.windows import Windows, check_length, default_sizes, make_panel_windows, rows_needed
+
+Report = Callable[[str], None]
 
 
-def resolve_config(cfg: RunConfig, series: Series) -> RunConfig:
-    """Fill sizes the user left open from the series' season and length, then check the length suffices."""
-    season = season_length(series.freq)
-    window = default_sizes(len(series), season, cfg.window)
-    given = (
-        ("--lookback", cfg.window.lookback),
-        ("--horizon", cfg.window.horizon),
-        ("--val-size", cfg.window.val_size),
-    )
-    user_set = [flag for flag, value in given if value is not None]
+def check_panel(panel: list[Series]) -> None:
+    """Every series of a panel must share one frequency."""
+    freqs = {s.freq for s in panel}
+    if len(freqs) > 1:
+        by = {f: next(s.id for s in panel if s.freq == f) for f in freqs}
+        detail = ", ".join(f"{f or 'none'} (e.g. {sid!r})" for f, sid in by.items())
+        raise DataError(f"{panel[0].source}: the series have different frequencies: {detail}; resample them first")
+
+
+def resolve_config(cfg: RunConfig, panel: list[Series]) -> RunConfig:
+    """Fill sizes the user left open from the season and the (median) series length."""
+    check_panel(panel)
+    first = panel[0]
+    season = season_length(first.freq)
+    typical = int(np.median([len(s) for s in panel]))
+    window = default_sizes(typical, season, cfg.window)
+    return replace(cfg, window=window, data=replace(cfg.data, target=cfg.data.target or first.target, time_col=first.time_col))
+
+
+def keep_long_enough(
+    panel: list[Series], cfg: RunConfig, report: Report | None = None, asked: WindowConfig | None = None
+) -> list[Series]:
+    """Drop series too short for one training window plus the validation part (an error when none is left)."""
+    longest = max(panel, key=len)
     try:
-        check_length(len(series), window, series.source)
+        check_length(len(longest), cfg.window, longest.source)
     except DataError as exc:
-        if user_set:  # the user's own sizes do not fit this data: a usage error that names them
-            raise ConfigError(f"{exc} (set by {', '.join(user_set)})") from None
-        raise
-    return replace(
-        cfg,
-        window=window,
-        data=replace(cfg.data, target=series.target, time_col=series.time_col),
-    )
+        user = asked or cfg.window  # the sizes as the user gave them (None: a default)
+        sizes = (("--lookback", user.lookback), ("--horizon", user.horizon), ("--val-size", user.val_size))
+        given = [flag for flag, value in sizes if value is not None]
+        what = "" if len(panel) == 1 else f"all {len(panel)} series are too short; the longest: "
+        if given:  # the user's own sizes do not fit this data: a usage error that names them
+            raise ConfigError(f"{what}{exc} (set by {', '.join(given)})") from None
+        raise DataError(f"{what}{exc}") from None
+    need = rows_needed(cfg.window)
+    kept = [s for s in panel if len(s) >= need]
+    if len(kept) < len(panel) and report is not None:
+        report(f"skipped {len(panel) - len(kept)} of {len(panel)} series shorter than {need} rows")
+    return kept
 
 
 @dataclass
 class Prepared:
     config: RunConfig
-    scaler: Scaler
+    panel: list[Series]
+    scaling: PanelScaling
     windows: Windows
-    n_train: int
-    cycles: list[str]
+    n_trains: list[int]
+    layout: Layout
 
     @property
     def input_size(self) -> int:
-        return 1 + 2 * len(self.cycles)
+        return self.layout.channels
+
+    @property
+    def ids(self) -> list[str | None]:
+        return [s.id for s in self.panel]
 
 
-def prepare(series: Series, cfg: RunConfig) -> Prepared:
-    """Resolve the config, fit the scaler on the training part only and build the windows over the series."""
-    cfg = resolve_config(cfg, series)
-    n_train = len(series) - int(cfg.window.val_size or 0)
-    scaler = Scaler.fit(cfg.window.scaler, series.values[:n_train])
-    cycles = calendar_cycles(series.freq) if cfg.window.calendar == "auto" and series.index is not None else []
-    features = calendar_features(series.index, cycles) if cycles and series.index is not None else None
-    windows = make_windows(scaler.transform(series.values), cfg.window, n_train, features)
+def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None = None) -> Prepared:
+    """Resolve the config, fit each series' scalers on its training part only and window every series."""
+    panel = [data] if isinstance(data, Series) else list(data)
+    asked = cfg.window
+    cfg = resolve_config(cfg, panel)
+    panel = keep_long_enough(panel, cfg, report, asked)
+    val = int(cfg.window.val_size or 0)
+    n_trains = [len(s) - val for s in panel]
+    longest = max(panel, key=len)
+    cycles = calendar_cycles(longest.freq, len(longest)) if cfg.window.calendar == "auto" and longest.index is not None else []
+    layout = Layout(tuple(longest.covariate_names), longest.known_ahead, tuple(cycles))
+    scaling = PanelScaling.fit(
+        cfg.window.scaler,
+        [s.values[:n] for s, n in zip(panel, n_trains)],
+        [None if s.covariates is None else s.covariates[:n] for s, n in zip(panel, n_trains)],
+    )
+    parts = [channels(s, scaling, i, layout) for i, s in enumerate(panel)]
+    windows = make_panel_windows(parts, cfg.window, n_trains, known=layout.known)
     cfg = replace(cfg, train=default_training(cfg.train, len(windows.train_starts)))
-    return Prepared(cfg, scaler, windows, n_train, cycles)
+    return Prepared(cfg, panel, scaling, windows, n_trains, layout)
 
 
 @dataclass
@@ -84,25 +115,32 @@ class Fitted:
     def models(self) -> list[LSTMRegressor]:
         return [r.model for r in self.results]
 
-    def forecast(self, series: Series, steps: int) -> np.ndarray:
-        """Median over the ensemble's members of their forecasts after the end of `series` (original units)."""
+    def forecast(self, panel: Series | list[Series], steps: int) -> np.ndarray:
+        """Median over the ensemble of forecasts after the end of each series (original units): (S, steps),
+        or (steps,) for one Series. The series must be the prepared ones, in order (e.g. their heads)."""
+        many = not isinstance(panel, Series)
+        series = list(panel) if many else [panel]  # type: ignore[list-item]
         w, p = self.config.window, self.prep
-        preds = [
-            forecast_after(m, p.scaler, w, p.cycles, series.values, series.last_time, series.freq, steps)
-            for m in self.models
-        ]
-        return np.median(np.stack(preds), axis=0)
+        rows = [p.ids.index(s.id) if s.id in p.ids else i for i, s in enumerate(series)]
+        preds = [forecast_panel(m, p.scaling, p.layout, w, series, rows, steps) for m in self.models]
+        out = np.median(np.stack(preds), axis=0)
+        return out if many else out[0]
 
 
 def fit_series(
-    series: Series, cfg: RunConfig, *, ensemble: int | None = None, on_epoch_end: EpochCallback | None = None
+    data: Series | list[Series],
+    cfg: RunConfig,
+    *,
+    ensemble: int | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    report: Report | None = None,
 ) -> Fitted:
-    """Train `ensemble` models (seeds seed, seed+1, ...) on one series."""
-    prep = prepare(series, cfg)
+    """Train `ensemble` global models (seeds seed, seed+1, ...) on one series or a panel."""
+    prep = prepare(data, cfg, report)
     members = max(1, ensemble or 1)
     results = []
     for k in range(members):
         member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
         callback = on_epoch_end if k == 0 else None
-        results.append(fit(prep.windows, member_cfg, on_epoch_end=callback, input_size=prep.input_size))
+        results.append(fit(prep.windows, member_cfg, on_epoch_end=callback))
     return Fitted(prep, results)

@@ -11,17 +11,18 @@ _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn
 
 
 class LSTMRegressor(nn.Module):
-    """(B, L, F) window -> (B, H) forecast.
+    """(B, L, F) window (and (B, H, K) known future features) -> (B, H) forecast.
 
     With `bidirectional`, the head sees the forward direction's output at the last step and the backward
     direction's output at the first step: the backward pass has read the whole window by then.
     """
 
-    def __init__(self, cfg: ModelConfig, input_size: int, horizon: int) -> None:
+    def __init__(self, cfg: ModelConfig, input_size: int, horizon: int, future_size: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.input_size = input_size
         self.horizon = horizon
+        self.future_size = future_size
         kwargs: dict = {
             "input_size": input_size,
             "hidden_size": cfg.hidden_size,
@@ -35,7 +36,9 @@ class LSTMRegressor(nn.Module):
         self.rnn = _CELLS[cfg.cell](**kwargs)
         self.out_size = cfg.proj_size or cfg.hidden_size
         directions = 2 if cfg.bidirectional else 1
-        self.head = nn.Linear(directions * self.out_size, horizon)
+        # The head also reads what is known about the horizon steps (calendar, future covariates), so the direct
+        # multi-step output knows which hours or weekdays it is forecasting.
+        self.head = nn.Linear(directions * self.out_size + horizon * future_size, horizon)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Shapes: x (B, L, F) -> (B, D * P), P = proj_size or hidden_size, D = 1 or 2 directions."""
@@ -46,5 +49,11 @@ class LSTMRegressor(nn.Module):
         first = out[:, 0, self.out_size :]  # (B, P) backward direction, after reading the whole window
         return torch.cat([last, first], dim=1)  # (B, 2P)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encode(x))  # (B, D * P) -> (B, H)
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """Shapes: x (B, L, F), future (B, H, K) or None -> (B, H)."""
+        z = self.encode(x)  # (B, D * P)
+        if self.future_size:
+            if future is None:
+                raise ValueError("this model needs the known future features of the horizon steps")
+            z = torch.cat([z, future.flatten(1)], dim=1)  # (B, D * P + H * K)
+        return self.head(z)  # (B, H)

@@ -6,7 +6,7 @@ import csv
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,15 +18,15 @@ from lstmcast import checkpoint as ckpt_io
 from lstmcast import render
 from lstmcast.backtest import BacktestResult, backtest, evaluate
 from lstmcast.checkpoint import Checkpoint
-from lstmcast.config import DataConfig, RunConfig
-from lstmcast.data import Series, load_series, season_length
+from lstmcast.config import RunConfig
+from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.fitting import prepare
-from lstmcast.forecast import forecast, forecast_windows
-from lstmcast.metrics import point_metrics, seasonal_naive
+from lstmcast.fitting import Prepared, prepare
+from lstmcast.forecast import forecast
 from lstmcast.model import LSTMRegressor
+from lstmcast.panel import load_panel
 from lstmcast.train import EpochCallback, EpochLog, TrainResult, fit
-from lstmcast.windows import Scaler
+from lstmcast.validation import SeriesValidation, validate
 
 Report = Callable[[str], None]
 
@@ -93,16 +93,17 @@ def train_run(
     on_epoch_end: EpochCallback | None = None,
 ) -> TrainRun:
     """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json)."""
-    series = load_series(source, cfg.data, stdin=stdin, report=report)
-    prep = prepare(series, cfg)
-    cfg, scaler, windows, n_train = prep.config, prep.scaler, prep.windows, prep.n_train
+    panel = load_panel(source, cfg.data, stdin=stdin, report=report)
+    prep = prepare(panel, cfg, report)
+    cfg, windows = prep.config, prep.windows
     lookback, horizon = int(cfg.window.lookback or 0), int(cfg.window.horizon or 0)
     run_dir = make_run_dir(out, project, name)
 
-    schema = _schema(series, n_train) | {"input_size": prep.input_size, "calendar": prep.cycles}
-    base = Checkpoint(
-        cfg, scaler, schema, series.values[-lookback:], LSTMRegressor(cfg.model, prep.input_size, horizon)
-    )
+    schema = _schema(prep)
+    stored = [s.tail(lookback) for s in prep.panel]
+    n_rows = [len(s) for s in prep.panel]
+    model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known)
+    base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows)
 
     def save_each_epoch(log: EpochLog, model: LSTMRegressor, improved: bool) -> None:
         base.model = model
@@ -112,9 +113,11 @@ def train_run(
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
-    result = fit(windows, cfg, on_epoch_end=save_each_epoch, input_size=prep.input_size)
-    season = season_length(series.freq)
-    val_metrics, segments = _validation(result.model, scaler, windows, series, n_train, cfg, season)
+    result = fit(windows, cfg, on_epoch_end=save_each_epoch)
+    season = season_length(prep.panel[0].freq)
+    val_metrics, per_series = validate(
+        result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season
+    )
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
@@ -122,11 +125,11 @@ def train_run(
         "val_loss": [h.val_loss for h in history],
     }
     info = {"stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
+    metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
+        f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()
+    }
     final = Checkpoint(
-        cfg, scaler, schema, series.values[-lookback:], result.model,
-        {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()}
-        | {f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()},
-        losses, info,
+        cfg, prep.scaling, prep.layout, schema, stored, result.model, n_rows, metrics, losses, info
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
@@ -137,70 +140,74 @@ def train_run(
             run_dir / "loss.png", [h.epoch for h in history], [h.train_loss for h in history],
             [h.val_loss for h in history], result.best_epoch,
         )  # fmt: skip
-    _forecast_figure(run_dir / "forecast.png", series, n_train, segments)
+    _forecast_figure(run_dir / "forecast.png", per_series, horizon)
     summary = {
         "run_dir": str(run_dir),
-        "source": series.source,
-        "rows": len(series),
-        "train_rows": n_train,
+        "source": schema["source"],
+        "series": len(prep.panel),
+        "rows": sum(n_rows),
+        "train_rows": sum(prep.n_trains),
         "season": season,
         "config": cfg.to_dict(),
+        "layout": prep.layout.to_dict(),
         "validation": val_metrics,
         **info,
         "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    (run_dir / "summary.json").write_text(json.dumps(_plain(summary), indent=2, allow_nan=False) + "\n")
     return TrainRun(run_dir, final, result, val_metrics)
 
 
-def _schema(series: Series, n_train: int) -> dict[str, Any]:
-    first = None if series.index is None else series.index[0].isoformat()
-    split = None if series.index is None else series.index[n_train].isoformat()
+def _schema(prep: Prepared) -> dict[str, Any]:
+    """What the data looked like: columns, frequency and the training span (of the first series for panels)."""
+    first = prep.panel[0]
+    iso = (lambda i: None) if first.index is None else (lambda i: first.index[i].isoformat())  # type: ignore[index]
     return {
-        "target": series.target,
-        "time_col": series.time_col,
-        "freq": series.freq,
-        "first_time": first,
-        "split_time": split,
-        "last_time": series.last_time,
-        "n_rows": len(series),
-        "train_rows": n_train,
-        "source": series.source,
-        "input_size": 1,
+        "target": prep.config.data.target or first.target,
+        "time_col": first.time_col,
+        "id_col": prep.config.data.id_col if hasattr(prep.config.data, "id_col") else None,
+        "freq": first.freq,
+        "first_time": iso(0),
+        "split_time": iso(prep.n_trains[0]),
+        "last_time": first.last_time,
+        "n_rows": len(first),
+        "train_rows": prep.n_trains[0],
+        "series": len(prep.panel),
+        "source": first.source,
     }
 
 
-def _validation(
-    model: LSTMRegressor, scaler: Scaler, windows: Any, series: Series, n_train: int, cfg: RunConfig, season: int
-) -> tuple[dict[str, dict[str, float]], list[tuple[np.ndarray, np.ndarray]]]:
-    """Score every validation window in original units, against seasonal naive on the same windows."""
-    lookback, horizon = int(cfg.window.lookback or 0), int(cfg.window.horizon or 0)
-    starts = windows.val_starts
-    preds = forecast_windows(model, scaler, windows, starts, cfg.window.norm)  # (W, H)
-    origins = starts.numpy() + lookback
-    actual = np.stack([series.values[o : o + horizon] for o in origins])
-    snaive = np.stack([seasonal_naive(series.values[:o], horizon, season) for o in origins])
-    insample = series.values[:n_train]
-    scores = {
-        "lstmcast": point_metrics(actual, preds, insample, season),
-        "seasonal naive": point_metrics(actual, snaive, insample, season),
-    }
-    # The figure: forecasts from origins one horizon apart, starting at the split.
-    pick = [i for i, o in enumerate(origins) if (o - n_train) % horizon == 0]
-    segments = [(np.arange(origins[i], origins[i] + horizon), preds[i]) for i in pick]
-    return scores, segments
+def _forecast_figure(path: Path, per_series: list[SeriesValidation], horizon: int) -> None:
+    """Validation forecasts from origins one horizon apart, over the recent actuals; a grid for panels."""
+    panels = []
+    for v in per_series[:4]:
+        s, n_train = v.series, v.n_train
+        shown = min(n_train, max(3 * (len(s) - n_train), 50))
+        lo = n_train - shown
+        times: Any = np.arange(lo, len(s)) if s.index is None else s.index[lo:]
+        pick = [i for i, o in enumerate(v.origins) if (o - n_train) % horizon == 0]
+        segs = []
+        for i in pick:
+            t = np.arange(v.origins[i], v.origins[i] + horizon)
+            segs.append((t if s.index is None else s.index[t], v.forecasts[i]))
+        title = s.target if s.id is None else f"{s.id}"
+        panels.append((title, times, s.values[lo:], segs))
+    render.forecast_grid(path, panels, f"Validation forecasts: {per_series[0].series.target}")
 
 
-def _forecast_figure(path: Path, series: Series, n_train: int, segments: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    lookback_show = min(n_train, max(3 * (len(series) - n_train), 50))
-    lo = n_train - lookback_show
-    idx = series.index
-    times: Any = np.arange(lo, len(series)) if idx is None else idx[lo:]
-    segs = [(seg_t if idx is None else idx[seg_t], seg_v) for seg_t, seg_v in segments]
-    render.forecast_figure(
-        path, times, series.values[lo:], segs,
-        title=f"Validation forecasts: {series.target}", ylabel=series.target,
-    )  # fmt: skip
+def _plain(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, NumPy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _write_metrics_csv(path: Path, history: list[EpochLog]) -> None:
@@ -211,23 +218,18 @@ def _write_metrics_csv(path: Path, history: list[EpochLog]) -> None:
             w.writerow([h.epoch, f"{h.train_loss:.6g}", f"{h.val_loss:.6g}", f"{h.lr:.6g}", f"{h.seconds:.4f}"])
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return str(value)
-
-
 def _load_for_model(
     ckpt: Checkpoint, source: str | Path, target: str | None, time_col: str | None, fill: str,
     stdin: IO[bytes] | None, report: Report | None,
-) -> Series:  # fmt: skip
-    """Read new data for a trained model, with the model's own column names unless told otherwise."""
+) -> list[Series]:  # fmt: skip
+    """Read new data for a trained model, with the model's own columns (target, id, covariates) by default."""
     schema = ckpt.schema
-    dcfg = DataConfig(target=target or schema.get("target"), time_col=time_col or schema.get("time_col"), fill=fill)
+    trained = ckpt.config.data
+    dcfg = replace(
+        trained, target=target or trained.target or schema.get("target"), time_col=time_col or schema.get("time_col"), fill=fill
+    )
     try:
-        return load_series(source, dcfg, stdin=stdin, report=report)
+        return load_panel(source, dcfg, stdin=stdin, report=report)
     except DataError as exc:
         if target is None and schema.get("target") and f"no column {schema.get('target')!r}" in str(exc):
             raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
@@ -249,8 +251,8 @@ def evaluate_run(
 ) -> BacktestResult:
     """Score a checkpoint on the data after its training data (no retraining)."""
     ckpt = ckpt_io.load(model)
-    series = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
-    return evaluate(series, ckpt, horizon=horizon, step=step, season=season)
+    panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season)
 
 
 def predict_run(
@@ -258,6 +260,7 @@ def predict_run(
     source: str | Path | None = None,
     *,
     horizon: int | None = None,
+    ids: list[str] | None = None,
     target: str | None = None,
     time_col: str | None = None,
     fill: str = "interpolate",
@@ -266,11 +269,11 @@ def predict_run(
 ) -> pd.DataFrame:
     """Forecast from a checkpoint: after its stored history, or after the data in `source`."""
     ckpt = ckpt_io.load(model)
-    series = None
+    panel = None
     if source is not None:
-        series = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+        panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    return forecast(ckpt, series, horizon, report)
+    return forecast(ckpt, panel, horizon, report, ids)
 
 
 def backtest_run(
@@ -286,7 +289,7 @@ def backtest_run(
     report: Report | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv and backtest.png there."""
-    series = load_series(source, cfg.data, stdin=stdin, report=report)
+    panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     if out is not None:
         try:
             Path(out).mkdir(parents=True, exist_ok=True)
@@ -298,21 +301,31 @@ def backtest_run(
         if report is not None:
             report(f"fold {k}/{n}: training")
 
-    result = backtest(series, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress)
+    result = backtest(
+        panel, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress, report=report
+    )
     if out is not None:
         write_records(Path(out) / "backtest.csv", result.records())
-        first = result.folds[0].origin
-        lo = max(0, first - 3 * (len(series) - first))
-        times: Any = np.arange(lo, len(series)) if series.index is None else series.index[lo:]
-        fold_lines = []
-        for f in result.folds:
-            ft: Any = np.arange(f.origin, f.origin + len(f.actual))
-            fold_lines.append((ft if series.index is None else series.index[ft], f.forecasts))
-        render.backtest_figure(
-            Path(out) / "backtest.png", times, series.values[lo:], fold_lines,
-            f"Backtest: {series.target}, {len(result.folds)} origins",
-        )  # fmt: skip
+        _backtest_figure(Path(out) / "backtest.png", result)
     return result
+
+
+def _backtest_figure(path: Path, result: BacktestResult) -> None:
+    """Each fold's forecasts over the actuals, for up to four series."""
+    panels = []
+    for s in result.panel[:4]:
+        folds = [f for f in result.folds if f.series == s.id]
+        if not folds:
+            continue
+        first = folds[0].origin
+        lo = max(0, first - 3 * (len(s) - first))
+        times: Any = np.arange(lo, len(s)) if s.index is None else s.index[lo:]
+        lines = []
+        for f in folds:
+            ft: Any = np.arange(f.origin, f.origin + len(f.actual))
+            lines.append((ft if s.index is None else s.index[ft], f.forecasts))
+        panels.append((s.id or s.target, times, s.values[lo:], lines))
+    render.backtest_figure(path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins")
 
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:

@@ -92,6 +92,24 @@ def loss_figure(path: Path, epochs: Sequence[int], train: Sequence[float], val: 
     return _save(fig, plt, path)
 
 
+Panel = tuple[str, Sequence[Any], Sequence[float], Sequence[Any]]  # title, times, actual, forecast lines
+
+
+def forecast_grid(path: Path, panels: Sequence[Panel], title: str, ylabel: str = "") -> Path:
+    """A small grid (one plot per series, up to four): actuals with forecast segments (times, values) over them."""
+    fig, axes, plt = _grid(len(panels))
+    for ax, (name, times, actual, segments) in zip(axes, panels):
+        ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
+        for i, (t, v) in enumerate(segments):
+            ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.autofmt_xdate()
+    return _save(fig, plt, path)
+
+
 def forecast_figure(
     path: Path,
     times: Sequence[Any],
@@ -100,16 +118,25 @@ def forecast_figure(
     title: str,
     ylabel: str,
 ) -> Path:
-    """Actual series with one or more forecast segments (each: times, values) drawn over it."""
-    fig, ax, plt = _figure((9, 4))
-    ax.plot(list(times), list(actual), color="black", linewidth=1.2, label="actual")
-    for i, (t, v) in enumerate(segments):
-        ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None)
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    fig.autofmt_xdate()
-    return _save(fig, plt, path)
+    """Actual series with forecast segments (each: times, values) drawn over it."""
+    return forecast_grid(path, [(title, times, actual, segments)], title, ylabel)
+
+
+def _grid(n: int) -> tuple[Any, list[Any], Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 1 if n == 1 else 2
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(9 if n == 1 else 12, 4 if n == 1 else 3.2 * rows), dpi=100, squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    for ax in flat:
+        ax.grid(alpha=0.3)
+    return fig, flat[:n], plt
 
 
 def _figure(size: tuple[float, float]) -> tuple[Any, Any, Any]:
@@ -130,6 +157,21 @@ def _save(fig: Any, plt: Any, path: Path) -> Path:
     return path
 
 
+def series_table(
+    console: Console, title: str, rows: Mapping[str | None, Mapping[str, float]], models: Sequence[str], limit: int = 40
+) -> None:
+    """One row per series, one column per model (e.g. relative MASE); long panels show the first `limit`."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("series")
+    for m in models:
+        table.add_column(m, justify="right")
+    for sid, values in list(rows.items())[:limit]:
+        table.add_row(str(sid), *(_fmt(values.get(m, float("nan"))) for m in models))
+    if len(rows) > limit:
+        table.add_row(f"... {len(rows) - limit} more", *("" for _ in models))
+    console.print(table)
+
+
 def backtest_table(
     console: Console, title: str, overall: Mapping[str, Mapping[str, float]], per_fold: Mapping[str, Sequence[float]]
 ) -> None:
@@ -138,36 +180,32 @@ def backtest_table(
     table.add_column("model")
     folds = len(next(iter(per_fold.values()), []))
     for k in range(folds):
-        table.add_column(f"fold {k + 1} MASE", justify="right")
-    for c in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "skill"):
-        table.add_column(c, justify="right", style="bold" if c in ("MASE", "skill") else None)
+        table.add_column(f"MASE f{k + 1}", justify="right")
+    for c in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "rel. MASE", "skill"):
+        table.add_column(c, justify="right", style="bold" if c in ("rel. MASE", "skill") else None)
     for name, row in overall.items():
         cells = [_fmt(v) for v in per_fold[name]]
-        cells += [_fmt(row[m]) for m in ("mae", "rmse", "mape", "smape", "mase")]
+        cells += [_fmt(row.get(m, float("nan"))) for m in ("mae", "rmse", "mape", "smape", "mase", "rel_mase")]
         skill = row.get("skill", float("nan"))
         cells.append("-" if name == "seasonal naive" or math.isnan(skill) else f"{skill:+.1%}")
         table.add_row(name, *cells)
     console.print(table)
 
 
-def backtest_figure(
-    path: Path,
-    times: Sequence[Any],
-    actual: Sequence[float],
-    folds: Sequence[tuple[Sequence[Any], Mapping[str, Sequence[float]]]],
-    title: str,
-) -> Path:
-    """The recent actuals with each fold's forecasts (lstmcast and seasonal naive) over them."""
-    fig, ax, plt = _figure((10, 4.5))
-    ax.plot(list(times), list(actual), color="black", linewidth=1.2, label="actual")
+def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
+    """Recent actuals with each fold's forecasts (lstmcast and seasonal naive) over them; one plot per series."""
+    fig, axes, plt = _grid(len(panels))
     styles = {"lstmcast": ("tab:orange", "-"), "seasonal naive": ("tab:blue", ":")}
-    for i, (t, preds) in enumerate(folds):
-        for name, (color, ls) in styles.items():
-            if name in preds:
-                ax.plot(list(t), list(preds[name]), color=color, linestyle=ls, linewidth=1.6,
-                        label=name if i == 0 else None)  # fmt: skip
-        ax.axvline(list(t)[0], color="grey", linewidth=0.8, alpha=0.6)
-    ax.set_title(title)
-    ax.legend()
+    for ax, (name, times, actual, folds) in zip(axes, panels):
+        ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
+        for i, (t, preds) in enumerate(folds):
+            for model, (color, ls) in styles.items():
+                if model in preds:
+                    ax.plot(list(t), list(preds[model]), color=color, linestyle=ls, linewidth=1.5,
+                            label=model if i == 0 else None)  # fmt: skip
+            ax.axvline(list(t)[0], color="grey", linewidth=0.8, alpha=0.6)
+        ax.set_title(name, fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
     fig.autofmt_xdate()
     return _save(fig, plt, path)

@@ -112,12 +112,14 @@ def make_scheduler(name: str, opt: torch.optim.Optimizer, epochs: int, patience:
 
 def step_inputs(
     windows: Windows, starts: torch.Tensor, norm: str, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and targets of a batch, normalised as the model sees them. Shapes: (B, L, C), (B, H)."""
-    x, y = windows.batch(starts)
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """A batch as the model sees it. Shapes: inputs (B, L, C), known future (B, H, K) or None, targets (B, H)."""
+    x, future, y = windows.gather(starts)
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    if future is not None:
+        future = future.to(device, non_blocking=True)
     xn, level, spread = normalise(x, norm)  # (B, L, C), (B, 1), (B, 1)
-    return xn, (y - level) / spread
+    return xn, future, (y - level) / spread
 
 
 @torch.inference_mode()
@@ -131,14 +133,14 @@ def evaluate_loss(
     model.eval()
     total = 0.0
     for chunk in torch.split(starts, EVAL_BATCH):
-        xn, yn = step_inputs(windows, chunk, norm, device)
-        total += float(loss_fn(model(xn), yn)) * len(chunk)
+        xn, future, yn = step_inputs(windows, chunk, norm, device)
+        total += float(loss_fn(model(xn, future), yn)) * len(chunk)
     model.train(was_training)
     return total / len(starts)
 
 
 def fit(
-    windows: Windows, cfg: RunConfig, *, on_epoch_end: EpochCallback | None = None, input_size: int = 1
+    windows: Windows, cfg: RunConfig, *, on_epoch_end: EpochCallback | None = None
 ) -> TrainResult:
     """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept."""
     tc = default_training(cfg.train, len(windows.train_starts))
@@ -146,7 +148,8 @@ def fit(
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     gen = seed_everything(tc.seed)
-    model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1)).to(device)
+    input_size = windows.series.shape[1]
+    model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1), windows.known).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     loss_fn = loss_function(tc.loss)
     norm = cfg.window.norm
@@ -170,8 +173,8 @@ def fit(
             running, seen = torch.zeros((), device=device), 0
             for b in range(batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
-                xn, yn = step_inputs(windows, idx, norm, device)
-                loss = loss_fn(model(xn), yn)
+                xn, future, yn = step_inputs(windows, idx, norm, device)
+                loss = loss_fn(model(xn, future), yn)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if tc.clip > 0:

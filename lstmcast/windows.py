@@ -1,114 +1,21 @@
-"""Chronological split, a scaler fitted on the training part only, and windows as views over one tensor."""
+"""Window sizes, the chronological split, and windows as views over one tensor holding every series."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 import torch
 
 from lstmcast.config import WindowConfig
 from lstmcast.errors import ConfigError, DataError
+from lstmcast.scaling import Scaler
+
+__all__ = ["NORM_EPS", "Scaler", "Windows", "check_length", "default_sizes", "make_panel_windows", "make_windows", "normalise", "rows_needed"]
 
 # Window normalisation divides by the window's standard deviation; this floor (in scaled units, where the
 # training part has unit spread) keeps flat windows from blowing up.
 NORM_EPS = 1e-2
-
-
-CYCLES = {"day": 86400.0, "week": 7 * 86400.0, "year": 365.2425 * 86400.0}
-
-
-def step_seconds(freq: str | None) -> float | None:
-    """The (average) length of one step of a pandas frequency, in seconds."""
-    if freq is None:
-        return None
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-        start = pd.Timestamp("2001-01-01")
-        return float(((start + 12 * offset) - start).total_seconds()) / 12
-    except (ValueError, TypeError):
-        return None
-
-
-def calendar_cycles(freq: str | None) -> list[str]:
-    """Calendar cycles worth encoding for this frequency: each cycle at least twice as long as a step."""
-    step = step_seconds(freq)
-    if not step:
-        return []
-    return [name for name, length in CYCLES.items() if length >= 2 * step]
-
-
-def calendar_features(index: pd.DatetimeIndex, cycles: list[str]) -> np.ndarray:
-    """Position within each cycle as sin and cos. Shapes: (N,) timestamps -> (N, 2 * len(cycles)) float32."""
-    if not cycles:
-        return np.empty((len(index), 0), dtype="float32")
-    if index.tz is not None:
-        index = index.tz_localize(None)
-    seconds = index.asi8 / 1e9  # since the epoch (a Thursday)
-    cols = []
-    for name in cycles:
-        if name == "year":
-            phase = (index.dayofyear.to_numpy() - 1 + index.hour.to_numpy() / 24) / 365.2425
-        else:
-            phase = np.mod(seconds, CYCLES[name]) / CYCLES[name]
-        cols += [np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)]
-    return np.stack(cols, axis=1).astype("float32")
-
-
-def feature_rows(
-    last_time: str | None, freq: str | None, cycles: list[str], lookback: int, steps: int
-) -> np.ndarray | None:
-    """Calendar features of the `lookback` points ending at `last_time` and the `steps` points after it.
-
-    Shapes: -> (lookback + steps, 2 * len(cycles)), or None when there are no cycles.
-    """
-    if not cycles or last_time is None or freq is None:
-        return None
-    end = pd.Timestamp(last_time)
-    past = pd.date_range(end=end, periods=lookback, freq=freq)
-    future = pd.date_range(start=end, periods=steps + 1, freq=freq)[1:]
-    return calendar_features(past.append(future), cycles)
-
-
-@dataclass(frozen=True)
-class Scaler:
-    """Fitted affine scaling z = (x - offset) / scale. Plain floats so a checkpoint can store it."""
-
-    kind: str
-    offset: float
-    scale: float
-
-    @classmethod
-    def fit(cls, kind: str, train_values: np.ndarray) -> Scaler:
-        """Fit on the training part only (scikit-learn does the fitting)."""
-        x = np.asarray(train_values, dtype="float64").reshape(-1, 1)
-        if kind == "none":
-            return cls("none", 0.0, 1.0)
-        if kind == "minmax":
-            from sklearn.preprocessing import MinMaxScaler
-
-            mm = MinMaxScaler().fit(x)
-            return cls("minmax", float(mm.data_min_[0]), float(mm.data_range_[0]) or 1.0)
-        if kind == "standard":
-            from sklearn.preprocessing import StandardScaler
-
-            ss = StandardScaler().fit(x)
-            return cls("standard", float(ss.mean_[0]), float(ss.scale_[0]) or 1.0)  # type: ignore[index]
-        raise ConfigError(f"--scaler {kind!r} is not one of standard, minmax, none")
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype="float64") - self.offset) / self.scale
-
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(z, dtype="float64") * self.scale + self.offset
-
-    def to_dict(self) -> dict[str, float | str]:
-        return {"kind": self.kind, "offset": self.offset, "scale": self.scale}
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> Scaler:
-        return cls(str(raw["kind"]), float(raw["offset"]), float(raw["scale"]))
 
 
 def default_sizes(n_rows: int, season: int, cfg: WindowConfig) -> WindowConfig:
@@ -131,6 +38,11 @@ def default_sizes(n_rows: int, season: int, cfg: WindowConfig) -> WindowConfig:
     return replace(cfg, lookback=lookback, horizon=horizon, val_size=val_size)
 
 
+def rows_needed(cfg: WindowConfig) -> int:
+    """Rows a series needs: one training window plus the validation part."""
+    return int(cfg.lookback or 0) + int(cfg.horizon or 0) + int(cfg.val_size or 0)
+
+
 def check_length(n_rows: int, cfg: WindowConfig, source: str) -> int:
     """Rows needed for one training window plus the validation part; raises DataError when short."""
     assert cfg.resolved
@@ -148,11 +60,14 @@ def check_length(n_rows: int, cfg: WindowConfig, source: str) -> int:
 
 @dataclass
 class Windows:
-    """Windows of `lookback + horizon` steps over one tensor, without copying them.
+    """Windows of `lookback + horizon` steps over one tensor holding one or more series, without copying them.
 
-    series: (N, C) float32, channel 0 is the scaled target.
-    view:   (N - L - H + 1, C, L + H) an `unfold` view of `series` (shares its storage).
-    train_starts / val_starts: int64 start positions of the windows of each part.
+    series:  (N, C) float32, all series one after another; channel 0 is the scaled target, the last `known`
+             channels are known in advance (future covariates, calendar features).
+    offsets: (S + 1,) int64 where each series starts (and the total length at the end).
+    view:    (N - L - H + 1, C, L + H) an `unfold` view of `series` (shares its storage).
+    train_starts / val_starts: int64 start positions of the windows of each part; a window never straddles two
+             series because only starts inside one series are listed.
     """
 
     series: torch.Tensor
@@ -160,36 +75,61 @@ class Windows:
     horizon: int
     train_starts: torch.Tensor
     val_starts: torch.Tensor
+    offsets: torch.Tensor
+    known: int = 0
 
     @property
     def view(self) -> torch.Tensor:
         return self.series.unfold(0, self.lookback + self.horizon, 1)
 
-    def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gather a batch. Shapes: starts (B,) -> inputs (B, L, C), targets (B, H) (target channel)."""
+    def gather(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Gather a batch. Shapes: starts (B,) -> inputs (B, L, C), known future (B, H, K) or None, targets (B, H)."""
         w = self.view[starts]  # (B, C, L+H): the only copy, one batch at a time
         x = w[:, :, : self.lookback].transpose(1, 2)  # (B, C, L) -> (B, L, C)
         y = w[:, 0, self.lookback :]  # (B, H)
+        if not self.known:
+            return x, None, y
+        future = w[:, -self.known :, self.lookback :].transpose(1, 2)  # (B, K, H) -> (B, H, K)
+        return x, future, y
+
+    def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (B, L, C) and targets (B, H) of the windows at `starts`."""
+        x, _, y = self.gather(starts)
         return x, y
+
+    def series_of(self, starts: torch.Tensor) -> torch.Tensor:
+        """Index of the series each window start belongs to. Shapes: (B,) -> (B,)."""
+        return torch.searchsorted(self.offsets, starts, right=True) - 1
 
 
 def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int, features: np.ndarray | None = None) -> Windows:
-    """Windows over a scaled series whose first `n_train` points are the training part.
-
-    Training windows lie wholly in the training part; validation windows have their targets in the rest (their
-    inputs may reach back into the training part, as a forecast from the split point would).
-    """
-    lookback, horizon = int(cfg.lookback or 0), int(cfg.horizon or 0)
+    """Windows over one scaled series whose first `n_train` points are the training part (see make_panel_windows)."""
     target = np.asarray(scaled, dtype="float32").reshape(len(scaled), 1)
     if features is not None and features.shape[1]:
         target = np.concatenate([target, features.astype("float32")], axis=1)  # (N, 1 + K)
-    series = torch.from_numpy(np.ascontiguousarray(target))
-    n = series.shape[0]
-    if n_train - lookback - horizon + 1 <= 0:
-        raise DataError(f"no training window: the training part has {n_train} rows, fewer than lookback + horizon")
-    train_starts = torch.arange(0, n_train - lookback - horizon + 1, dtype=torch.int64)
-    val_starts = torch.arange(max(0, n_train - lookback), max(0, n - lookback - horizon + 1), dtype=torch.int64)
-    return Windows(series, lookback, horizon, train_starts, val_starts)
+    known = features.shape[1] if features is not None else 0
+    return make_panel_windows([target], cfg, [n_train], known=known)
+
+
+def make_panel_windows(parts: list[np.ndarray], cfg: WindowConfig, n_trains: list[int], known: int = 0) -> Windows:
+    """Windows over several series, each (N_i, C) with its first `n_trains[i]` points for training.
+
+    Training windows lie wholly in a series' training part; validation windows have their targets in the rest
+    (their inputs may reach back into the training part, as a forecast from the split point would).
+    """
+    lookback, horizon = int(cfg.lookback or 0), int(cfg.horizon or 0)
+    width = lookback + horizon
+    lengths = [len(p) for p in parts]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype("int64")
+    train, val = [], []
+    for off, n, n_train in zip(offsets[:-1], lengths, n_trains):
+        if n_train - width + 1 <= 0:
+            raise DataError(f"no training window: the training part has {n_train} rows, fewer than lookback + horizon")
+        train.append(torch.arange(off, off + n_train - width + 1, dtype=torch.int64))
+        val.append(torch.arange(off + max(0, n_train - lookback), off + max(0, n - width + 1), dtype=torch.int64))
+    data = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    series = torch.from_numpy(np.ascontiguousarray(data, dtype="float32"))
+    return Windows(series, lookback, horizon, torch.cat(train), torch.cat(val), torch.from_numpy(offsets), known)
 
 
 def normalise(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

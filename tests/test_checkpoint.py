@@ -38,8 +38,8 @@ def test_file_is_plain_data_for_torch_load(payload: dict, tiny_run) -> None:
     assert payload["config"] == tiny_run.checkpoint.config.to_dict()
     assert payload["config"]["window"]["lookback"] == 24 and payload["config"]["model"]["hidden_size"] == 8
     assert payload["schema"]["freq"] == "MS" and payload["schema"]["last_time"].startswith("1960-12-01")
-    assert payload["history"].shape == (24,) and payload["history"].dtype == torch.float64
-    assert payload["history"][-1].item() == 432.0
+    assert payload["history"].shape == (1, 24) and payload["history"].dtype == torch.float64  # (series, lookback)
+    assert payload["history"][0, -1].item() == 432.0
 
 
 def test_run_directory_resolves_to_model_pt(tiny_run_dir: Path) -> None:
@@ -183,11 +183,11 @@ def test_invalid_stored_config(fresh_payload: dict, tmp_path: Path) -> None:
 
 
 def test_bad_history_and_scaler(fresh_payload: dict, tmp_path: Path) -> None:
-    short = dict(fresh_payload, history=fresh_payload["history"][:5])
-    with pytest.raises(CheckpointError, match="stored history must be 24 finite values"):
+    short = dict(fresh_payload, history=fresh_payload["history"][:, :5])
+    with pytest.raises(CheckpointError, match="stored history must be 1 x 24 finite values"):
         ckpt_io.load(write_payload(short, tmp_path / "hist.pt"))
-    flat = dict(fresh_payload, scaler={**fresh_payload["scaler"], "scale": 0.0})
-    with pytest.raises(CheckpointError, match="stored scaler is not finite"):
+    flat = dict(fresh_payload, scaler={**fresh_payload["scaler"], "scale": torch.zeros(1, dtype=torch.float64)})
+    with pytest.raises(CheckpointError, match="stored scaler holds zero, NaN or infinite values"):
         ckpt_io.load(write_payload(flat, tmp_path / "scaler.pt"))
 
 

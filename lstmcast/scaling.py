@@ -1,0 +1,126 @@
+"""Fitted scaling state: one affine scaler per series for the target and for each covariate column.
+
+Fitted on each series' training part only; plain floats and arrays so that a checkpoint can store them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstmcast.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Fitted affine scaling z = (x - offset) / scale. Plain floats so a checkpoint can store it."""
+
+    kind: str
+    offset: float
+    scale: float
+
+    @classmethod
+    def fit(cls, kind: str, train_values: np.ndarray) -> Scaler:
+        """Fit on the training part only (scikit-learn does the fitting)."""
+        x = np.asarray(train_values, dtype="float64").reshape(-1, 1)
+        if kind == "none":
+            return cls("none", 0.0, 1.0)
+        if kind == "minmax":
+            from sklearn.preprocessing import MinMaxScaler
+
+            mm = MinMaxScaler().fit(x)
+            return cls("minmax", float(mm.data_min_[0]), float(mm.data_range_[0]) or 1.0)
+        if kind == "standard":
+            from sklearn.preprocessing import StandardScaler
+
+            ss = StandardScaler().fit(x)
+            return cls("standard", float(ss.mean_[0]), float(ss.scale_[0]) or 1.0)  # type: ignore[index]
+        raise ConfigError(f"--scaler {kind!r} is not one of standard, minmax, none")
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype="float64") - self.offset) / self.scale
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype="float64") * self.scale + self.offset
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {"kind": self.kind, "offset": self.offset, "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Scaler:
+        return cls(str(raw["kind"]), float(raw["offset"]), float(raw["scale"]))
+
+
+@dataclass(frozen=True)
+class PanelScaling:
+    """Per-series scaling of a panel. Shapes: offset, scale (S,); cov_offset, cov_scale (S, C)."""
+
+    kind: str
+    offset: np.ndarray
+    scale: np.ndarray
+    cov_offset: np.ndarray
+    cov_scale: np.ndarray
+
+    @classmethod
+    def fit(cls, kind: str, targets: list[np.ndarray], covariates: list[np.ndarray | None]) -> PanelScaling:
+        """Fit one scaler per series on its training part; covariates are always standardised."""
+        scalers = [Scaler.fit(kind, t) for t in targets]
+        n_cov = next((c.shape[1] for c in covariates if c is not None), 0)
+        cov_offset = np.zeros((len(targets), n_cov))
+        cov_scale = np.ones((len(targets), n_cov))
+        for i, cov in enumerate(covariates):
+            if cov is not None and n_cov:
+                cov_offset[i] = cov.mean(axis=0)
+                spread = cov.std(axis=0)
+                cov_scale[i] = np.where(spread > 1e-12, spread, 1.0)
+        return cls(
+            kind,
+            np.array([s.offset for s in scalers], dtype="float64"),
+            np.array([s.scale for s in scalers], dtype="float64"),
+            cov_offset,
+            cov_scale,
+        )
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def series(self, i: int) -> Scaler:
+        """The target scaler of series i."""
+        return Scaler(self.kind, float(self.offset[i]), float(self.scale[i]))
+
+    def transform_cov(self, i: int, cov: np.ndarray) -> np.ndarray:
+        return (np.asarray(cov, dtype="float64") - self.cov_offset[i]) / self.cov_scale[i]
+
+    def inverse_rows(self, rows: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Undo the target scaling of forecasts z (B, H) whose series are `rows` (B,)."""
+        rows = np.asarray(rows, dtype="int64")
+        return np.asarray(z, dtype="float64") * self.scale[rows, None] + self.offset[rows, None]
+
+    def to_dict(self) -> dict[str, object]:
+        import torch
+
+        return {
+            "kind": self.kind,
+            "offset": torch.as_tensor(self.offset),
+            "scale": torch.as_tensor(self.scale),
+            "cov_offset": torch.as_tensor(self.cov_offset),
+            "cov_scale": torch.as_tensor(self.cov_scale),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> PanelScaling:
+        def arr(key: str, ndim: int) -> np.ndarray:
+            value = raw[key]
+            out = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype="float64")
+            if out.ndim != ndim:
+                raise ValueError(f"scaler {key} must have {ndim} dimension(s)")
+            return out
+
+        made = cls(str(raw["kind"]), arr("offset", 1), arr("scale", 1), arr("cov_offset", 2), arr("cov_scale", 2))
+        finite = all(np.isfinite(a).all() for a in (made.offset, made.scale, made.cov_offset, made.cov_scale))
+        if not finite or (made.scale == 0).any() or (made.cov_scale == 0).any():
+            raise ValueError("the stored scaler holds zero, NaN or infinite values")
+        if not (len(made.scale) == len(made.cov_offset) == len(made.cov_scale)):
+            raise ValueError("the stored scaler's parts disagree in length")
+        return made
