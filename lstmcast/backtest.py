@@ -15,7 +15,8 @@ from lstmcast.config import RunConfig
 from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.fitting import check_panel, fit_series
-from lstmcast.forecast import check_compatible, forecast_series
+from lstmcast.forecast import Bands, check_compatible, forecast_series
+from lstmcast.intervals import coverage, msis, seasonal_naive_bands
 from lstmcast.metrics import drift, naive, point_metrics, seasonal_naive
 
 BASELINES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
@@ -24,7 +25,8 @@ BASELINES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
     "drift": lambda h, n, m: drift(h, n),
 }
 METRICS = ("mae", "rmse", "mape", "smape", "mase")
-Forecaster = Callable[[list[Series]], np.ndarray]  # the heads of the series -> (S, H) forecasts
+# the heads of the series -> (S, H) forecasts and their intervals {level: (lo, hi)}
+Forecaster = Callable[[list[Series]], tuple[np.ndarray, Bands]]
 
 
 @dataclass
@@ -100,7 +102,7 @@ class BacktestResult:
 
 def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     out = {}
-    for key in (*METRICS, "mape_skipped"):
+    for key in rows[0]:
         vals = np.array([r[key] for r in rows], dtype="float64")
         vals = vals[np.isfinite(vals)]
         out[key] = float(vals.mean()) if len(vals) else float("nan")
@@ -129,8 +131,10 @@ def score_folds(
     season: int,
     forecaster: Forecaster,
     on_fold: Callable[[int, int], None] | None = None,
+    levels: Sequence[float] = (),
 ) -> list[Fold]:
-    """For each fold k, forecast every series from its origin starts[k][i] (None: not in this fold)."""
+    """For each fold k, forecast every series from its origin starts[k][i] (None: not in this fold); score the
+    points and, for each level, the intervals of lstmcast and of seasonal naive (coverage and MSIS)."""
     results = []
     for k, fold_starts in enumerate(starts, start=1):
         if on_fold is not None:
@@ -138,11 +142,21 @@ def score_folds(
         members = [(s, o) for s, o in zip(panel, fold_starts) if o is not None]
         if not members:
             continue
-        preds = forecaster([s.head(o) for s, o in members])  # (S, H)
-        for (s, origin), pred in zip(members, preds):
+        preds, bands = forecaster([s.head(o) for s, o in members])  # (S, H), {level: ((S, H), (S, H))}
+        for j, (s, origin) in enumerate(members):
             past, actual = s.values[:origin], s.values[origin : origin + horizon]
-            forecasts = {"lstmcast": pred} | {name: fn(past, horizon, season) for name, fn in BASELINES.items()}
+            forecasts = {"lstmcast": preds[j]} | {name: fn(past, horizon, season) for name, fn in BASELINES.items()}
             scores = {name: point_metrics(actual, p, past, season) for name, p in forecasts.items()}
+            for level in levels:
+                tag = f"{level:g}"
+                own = (bands[level][0][j], bands[level][1][j])
+                for name, (lo, hi) in (("lstmcast", own), ("seasonal naive", seasonal_naive_bands(past, horizon, season, level))):
+                    scores[name][f"coverage_{tag}"] = coverage(actual, lo, hi)
+                    scores[name][f"msis_{tag}"] = msis(actual, lo, hi, level, past, season)
+                    if name == "lstmcast":
+                        forecasts[f"lo_{tag}"], forecasts[f"hi_{tag}"] = lo, hi
+                for name in ("naive", "drift"):
+                    scores[name][f"coverage_{tag}"] = scores[name][f"msis_{tag}"] = float("nan")
             times = [_time(s, i) for i in range(origin, origin + horizon)]
             results.append(Fold(s.id, k, origin, times, actual, forecasts, scores))
     return results
@@ -158,6 +172,7 @@ def backtest(
     ensemble: int | None = None,
     on_fold: Callable[[int, int], None] | None = None,
     report: Callable[[str], None] | None = None,
+    levels: Sequence[float] = (),
 ) -> BacktestResult:
     """Train on everything before each origin (scalers fitted there only) and forecast the next horizon.
 
@@ -176,23 +191,34 @@ def backtest(
         raise ConfigError(f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({longest} rows)")
     starts = [[o if o > 0 else None for o in col] for col in zip(*(origins(len(s), folds, step, horizon) for s in series))]
 
-    def train_and_forecast(pasts: list[Series]) -> np.ndarray:
+    def train_and_forecast(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
         fitted = fit_series(pasts, cfg, ensemble=ensemble, report=report)
         kept = {s.id for s in fitted.prep.panel}
-        out = np.full((len(pasts), horizon), np.nan)
         rows = [i for i, s in enumerate(pasts) if s.id in kept]
-        out[rows] = fitted.forecast([pasts[i] for i in rows], horizon)
-        return _fill_skipped(out, pasts, horizon, m)
+        values, bands = fitted.forecast_bands([pasts[i] for i in rows], horizon, levels)
+        out = np.full((len(pasts), horizon), np.nan)
+        out[rows] = values
+        full = {}
+        for level, (lo, hi) in bands.items():
+            lo_all, hi_all = np.full_like(out, np.nan), np.full_like(out, np.nan)
+            lo_all[rows], hi_all[rows] = lo, hi
+            full[level] = (lo_all, hi_all)
+        return _fill_skipped(out, full, pasts, horizon, m)
 
-    return BacktestResult(series, cfg, m, score_folds(series, starts, horizon, m, train_and_forecast, on_fold))
+    folds_ = score_folds(series, starts, horizon, m, train_and_forecast, on_fold, levels)
+    return BacktestResult(series, cfg, m, folds_)
 
 
-def _fill_skipped(out: np.ndarray, pasts: list[Series], horizon: int, season: int) -> np.ndarray:
-    """Series too short to train on get the seasonal-naive forecast (and are scored as such)."""
+def _fill_skipped(
+    out: np.ndarray, bands: Bands, pasts: list[Series], horizon: int, season: int
+) -> tuple[np.ndarray, Bands]:
+    """Series too short to train on get the seasonal-naive forecast and intervals (and are scored as such)."""
     for i, s in enumerate(pasts):
         if np.isnan(out[i]).any():
             out[i] = seasonal_naive(s.values, horizon, season)
-    return out
+            for level, (lo, hi) in bands.items():
+                lo[i], hi[i] = seasonal_naive_bands(s.values, horizon, season, level)
+    return out, bands
 
 
 def evaluate(
@@ -202,6 +228,7 @@ def evaluate(
     horizon: int | None = None,
     step: int | None = None,
     season: int | None = None,
+    levels: Sequence[float] = (),
 ) -> BacktestResult:
     """Score a trained model on the part of each series after its training data, rolling the origin forward.
 
@@ -233,7 +260,7 @@ def evaluate(
     count = max(len(p) for p in per_series)
     starts = [[p[k] if k < len(p) else None for p in per_series] for k in range(count)]
 
-    def from_checkpoint(pasts: list[Series]) -> np.ndarray:
-        return forecast_series(ckpt, pasts, horizon)
+    def from_checkpoint(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
+        return forecast_series(ckpt, pasts, horizon, levels)
 
-    return BacktestResult(series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint))
+    return BacktestResult(series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels))

@@ -42,6 +42,7 @@ class Checkpoint:
     stored: list[Series]
     model: LSTMRegressor
     n_rows: list[int] = field(default_factory=list)
+    calibration: np.ndarray | None = None  # (99, H) conformal error quantiles, normalised units (intervals.py)
     metrics: dict[str, float] = field(default_factory=dict)
     losses: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +91,7 @@ class Checkpoint:
             "history": torch.as_tensor(np.stack([s.values[-lookback:] for s in self.stored]).astype("float64")),
             "history_cov": torch.as_tensor(cov),
             "state_dict": {k: v.detach().cpu().clone() for k, v in weights.items()},
+            "calibration": None if self.calibration is None else torch.as_tensor(np.asarray(self.calibration)),
             "metrics": {k: float(v) for k, v in self.metrics.items()},
             "losses": {k: [float(x) for x in v] for k, v in self.losses.items()},
             "info": dict(self.info),
@@ -218,7 +220,17 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         metrics, losses = dict(raw.get("metrics", {}) or {}), dict(raw.get("losses", {}) or {})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
-    return Checkpoint(cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], metrics, losses, info)
+    calibration = raw.get("calibration")
+    if calibration is not None:
+        horizon = int(cfg.window.horizon or 1)
+        if not isinstance(calibration, torch.Tensor) or tuple(calibration.shape) != (99, horizon):
+            raise CheckpointError(f"{path}: the interval calibration must be a 99 x {horizon} tensor")
+        calibration = calibration.double().numpy()
+        if not np.isfinite(calibration).all() or (calibration < 0).any():
+            raise CheckpointError(f"{path}: the interval calibration holds negative, NaN or infinite values")
+    return Checkpoint(
+        cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], calibration, metrics, losses, info
+    )
 
 
 def _stored_series(

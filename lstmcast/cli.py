@@ -85,6 +85,12 @@ class Device(str, Enum):
     mps = "mps"
 
 
+LevelOpt = Annotated[
+    list[float] | None,
+    typer.Option("--level", min=1.0, max=99.0, help="Prediction interval level in % (repeatable), e.g. --level 80 --level 95."),
+]
+
+
 class OutFormat(str, Enum):
     csv = "csv"
     json = "json"
@@ -303,6 +309,7 @@ def predict(
         OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")
     ] = OutFormat.csv,
     ids: Annotated[list[str] | None, typer.Option("--id", help="Forecast only this series (repeatable).")] = None,
+    level: LevelOpt = None,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
@@ -313,7 +320,7 @@ def predict(
 
     console = _console()
     frame = pipeline.predict_run(
-        model, data, horizon=horizon, ids=ids, target=target, time_col=time_col, fill=fill.value,
+        model, data, horizon=horizon, ids=ids, levels=level, target=target, time_col=time_col, fill=fill.value,
         stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg),
     )  # fmt: skip
     _write_frame(frame, format)
@@ -333,6 +340,7 @@ def backtest(
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
     season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
     ensemble: Annotated[int | None, typer.Option(min=1, help="Models per fold (seeds), median forecast.")] = None,
+    level: LevelOpt = None,
     format: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
     ] = ReportFormat.table,
@@ -349,7 +357,7 @@ def backtest(
     quiet = opts["quiet"]
     report = None if quiet else (lambda msg: _note(console, msg))
     result = pipeline.backtest_run(
-        data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, out=out,
+        data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, out=out,
         stdin=sys.stdin.buffer, report=report,
     )  # fmt: skip
     title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"
@@ -365,6 +373,7 @@ def evaluate(
     ] = None,
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
     season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
+    level: LevelOpt = None,
     format: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
     ] = ReportFormat.table,
@@ -378,7 +387,7 @@ def evaluate(
 
     console = _console()
     result = pipeline.evaluate_run(
-        model, data, horizon=horizon, step=step, season=season, target=target, time_col=time_col, fill=fill.value,
+        model, data, horizon=horizon, step=step, season=season, levels=level, target=target, time_col=time_col, fill=fill.value,
         stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: _note(console, msg)),
     )  # fmt: skip
     title = f"Evaluation of {model} on {result.series.source}: {len(result.folds)} origins after the training data"
@@ -400,6 +409,9 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
         else:
             per_fold = {m: [f.scores[m]["mase"] for f in result.folds] for m in result.models}
         render.backtest_table(console, title, overall, per_fold)
+        levels = sorted({k.split("_", 1)[1] for k in overall["lstmcast"] if k.startswith("coverage_")}, key=float)
+        if levels:
+            render.interval_table(console, "Prediction intervals: coverage (nominal in the header) and MSIS", overall, levels)
         skipped = int(overall["lstmcast"]["mape_skipped"])
         if skipped:
             _note(console, f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")

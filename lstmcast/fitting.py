@@ -3,7 +3,7 @@ the windows over all series, train one global model (or an ensemble of seeds).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -12,7 +12,8 @@ from lstmcast.config import RunConfig, WindowConfig
 from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.features import Layout, calendar_cycles, channels
-from lstmcast.forecast import forecast_panel
+from lstmcast.forecast import Bands, forecast_with_bands
+from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.scaling import PanelScaling
 from lstmcast.train import EpochCallback, TrainResult, default_training, fit
@@ -106,6 +107,7 @@ def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None =
 class Fitted:
     prep: Prepared
     results: list[TrainResult]
+    tables: list[np.ndarray]  # each member's interval calibration (intervals.calibrate)
 
     @property
     def config(self) -> RunConfig:
@@ -119,12 +121,23 @@ class Fitted:
         """Median over the ensemble of forecasts after the end of each series (original units): (S, steps),
         or (steps,) for one Series. The series must be the prepared ones, in order (e.g. their heads)."""
         many = not isinstance(panel, Series)
-        series = list(panel) if many else [panel]  # type: ignore[list-item]
+        values, _ = self.forecast_bands(list(panel) if many else [panel], steps)  # type: ignore[list-item]
+        return values if many else values[0]
+
+    def forecast_bands(self, panel: list[Series], steps: int, levels: Sequence[float] = ()) -> tuple[np.ndarray, Bands]:
+        """Forecasts (S, steps) and conformal intervals {level: (lo, hi)}: medians over the ensemble."""
         w, p = self.config.window, self.prep
-        rows = [p.ids.index(s.id) if s.id in p.ids else i for i, s in enumerate(series)]
-        preds = [forecast_panel(m, p.scaling, p.layout, w, series, rows, steps) for m in self.models]
-        out = np.median(np.stack(preds), axis=0)
-        return out if many else out[0]
+        rows = [p.ids.index(s.id) if s.id in p.ids else i for i, s in enumerate(panel)]
+        runs = [
+            forecast_with_bands(m, p.scaling, p.layout, w, panel, rows, steps, table, levels)
+            for m, table in zip(self.models, self.tables)
+        ]
+        values = np.median(np.stack([r[0] for r in runs]), axis=0)
+        bands = {
+            lv: (np.median(np.stack([r[1][lv][0] for r in runs]), axis=0), np.median(np.stack([r[1][lv][1] for r in runs]), axis=0))
+            for lv in levels
+        }
+        return values, bands
 
 
 def fit_series(
@@ -143,4 +156,5 @@ def fit_series(
         member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
         callback = on_epoch_end if k == 0 else None
         results.append(fit(prep.windows, member_cfg, on_epoch_end=callback))
-    return Fitted(prep, results)
+    tables = [calibrate(r.model, prep.windows, prep.config.window.norm) for r in results]
+    return Fitted(prep, results, tables)

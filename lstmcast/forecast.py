@@ -13,6 +13,7 @@ from lstmcast.config import WindowConfig
 from lstmcast.data import Series, future_index
 from lstmcast.errors import DataError
 from lstmcast.features import Layout, channels, known_future
+from lstmcast.intervals import half_width
 from lstmcast.model import LSTMRegressor
 from lstmcast.scaling import PanelScaling
 from lstmcast.windows import Windows, normalise
@@ -24,9 +25,20 @@ BATCH = 4096
 @torch.inference_mode()
 def predict_scaled(model: LSTMRegressor, x: torch.Tensor, future: torch.Tensor | None, norm: str) -> torch.Tensor:
     """Shapes: x (B, L, C) scaled inputs, future (B, H, K) or None -> (B, H) forecasts in scaled units."""
+    return _predict(model, x, future, norm)[0]
+
+
+@torch.inference_mode()
+def _predict(
+    model: LSTMRegressor, x: torch.Tensor, future: torch.Tensor | None, norm: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forecasts in scaled units and each window's spread. Shapes: -> (B, H), (B, 1)."""
     model.eval()
     xn, level, spread = normalise(x, norm)  # (B, L, C), (B, 1), (B, 1)
-    return model(xn, future) * spread + level  # (B, H): window normalisation undone
+    return model(xn, future) * spread + level, spread  # window normalisation undone
+
+
+Bands = dict[float, tuple[np.ndarray, np.ndarray]]
 
 
 def forecast_panel(
@@ -43,6 +55,21 @@ def forecast_panel(
     `rows[k]` is the index of series k in `scaling`. Beyond the trained horizon the model rolls forward, feeding
     its own forecasts back; that needs every input channel in the future, so not with observed covariates.
     """
+    return forecast_with_bands(model, scaling, layout, window, panel, rows, steps)[0]
+
+
+def forecast_with_bands(
+    model: LSTMRegressor,
+    scaling: PanelScaling,
+    layout: Layout,
+    window: WindowConfig,
+    panel: Sequence[Series],
+    rows: Sequence[int],
+    steps: int,
+    table: np.ndarray | None = None,
+    levels: Sequence[float] = (),
+) -> tuple[np.ndarray, Bands]:
+    """forecast_panel, plus conformal intervals {level: (lo, hi)} (each (S, steps)) from a calibration table."""
     lookback, horizon = int(window.lookback or 0), int(window.horizon or 1)
     chunks = -(-steps // horizon)
     if chunks > 1 and layout.observed:
@@ -59,19 +86,29 @@ def forecast_panel(
         futures.append(known_future(s, scaling, i, layout, chunks * horizon))  # (P, K) or None
     x = torch.from_numpy(np.stack(xs))  # (S, L, C)
     fut = None if futures[0] is None else torch.from_numpy(np.stack(futures))  # (S, P, K)
-    out = []
+    out, spreads = [], []
     for j in range(chunks):
         fj = None if fut is None else fut[:, j * horizon : (j + 1) * horizon]  # (S, H, K)
-        pred = torch.cat(
-            [predict_scaled(model, xb, None if fj is None else fj[k : k + BATCH], window.norm)
-             for k, xb in zip(range(0, len(x), BATCH), torch.split(x, BATCH))]
-        )  # (S, H)  # fmt: skip
+        parts = [
+            _predict(model, x[k : k + BATCH], None if fj is None else fj[k : k + BATCH], window.norm)
+            for k in range(0, len(x), BATCH)
+        ]
+        pred = torch.cat([p[0] for p in parts])  # (S, H)
         out.append(pred)
+        spreads.append(torch.cat([p[1] for p in parts]).expand(-1, horizon))  # (S, H)
         if j + 1 < chunks:  # roll forward: the forecast becomes input, with the known channels of those steps
             new = pred.unsqueeze(-1) if fj is None else torch.cat([pred.unsqueeze(-1), fj], dim=2)  # (S, H, C)
             x = torch.cat([x, new.to(x.dtype)], dim=1)[:, -lookback:]
     z = torch.cat(out, dim=1)[:, :steps].double().numpy()
-    return scaling.inverse_rows(np.asarray(rows), z)
+    spread = torch.cat(spreads, dim=1)[:, :steps].double().numpy()
+    rows_arr = np.asarray(rows)
+    bands: Bands = {}
+    if levels and table is None:
+        raise DataError("this model has no interval calibration; retrain it with this version of lstmcast")
+    for level in levels:
+        width = half_width(np.asarray(table), level, steps)[None, :] * spread  # (S, steps), scaled units
+        bands[level] = (scaling.inverse_rows(rows_arr, z - width), scaling.inverse_rows(rows_arr, z + width))
+    return scaling.inverse_rows(rows_arr, z), bands
 
 
 def forecast_windows(
@@ -106,10 +143,14 @@ def check_compatible(ckpt: Checkpoint, panel: Sequence[Series], report: Report |
     return rows
 
 
-def forecast_series(ckpt: Checkpoint, panel: Sequence[Series], steps: int) -> np.ndarray:
-    """A checkpoint's forecast of `steps` values after the end of each series: (S, steps)."""
+def forecast_series(
+    ckpt: Checkpoint, panel: Sequence[Series], steps: int, levels: Sequence[float] = ()
+) -> tuple[np.ndarray, Bands]:
+    """A checkpoint's forecast of `steps` values after the end of each series: (S, steps), and its intervals."""
     rows = check_compatible(ckpt, panel)
-    return forecast_panel(ckpt.model, ckpt.scaling, ckpt.layout, ckpt.config.window, panel, rows, steps)
+    return forecast_with_bands(
+        ckpt.model, ckpt.scaling, ckpt.layout, ckpt.config.window, panel, rows, steps, ckpt.calibration, levels
+    )
 
 
 def forecast(
@@ -118,11 +159,12 @@ def forecast(
     horizon: int | None = None,
     report: Report | None = None,
     ids: Sequence[str] | None = None,
+    levels: Sequence[float] = (),
 ) -> pd.DataFrame:
     """Forecast the steps after the stored history of each series, or after the series given.
 
     Returns a long DataFrame: `id` (panels only), `timestamp` (ISO strings, or integer positions without a time
-    column) and `forecast` (original units).
+    column), `forecast` (original units) and `lo_P`, `hi_P` for each interval level P.
     """
     trained_h = int(ckpt.config.window.horizon or 0)
     steps = horizon or trained_h
@@ -134,13 +176,16 @@ def forecast(
         if missing:
             raise DataError(f"no series {', '.join(map(repr, missing))}; the model knows {len(ckpt.ids)} series")
         chosen = [s for s in chosen if s.id in set(ids)]
-    values = forecast_series(ckpt, chosen, steps)
-    if not np.isfinite(values).all():
+    values, bands = forecast_series(ckpt, chosen, steps, levels)
+    if not np.isfinite(values).all() or not all(np.isfinite(b).all() for pair in bands.values() for b in pair):
         raise DataError("the forecast is not finite: the input is far outside what the model was trained on")
     frames = []
-    for s, v in zip(chosen, values):
+    for k, (s, v) in enumerate(zip(chosen, values)):
         n = len(s) if panel is not None else ckpt.n_rows_of(s.id)
         frame = pd.DataFrame({"timestamp": future_index(s.last_time, s.freq, n, steps), "forecast": v})
+        for level, (lo, hi) in bands.items():
+            tag = f"{level:g}"
+            frame[f"lo_{tag}"], frame[f"hi_{tag}"] = lo[k], hi[k]
         if s.id is not None:
             frame.insert(0, "id", s.id)
         frames.append(frame)

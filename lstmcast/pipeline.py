@@ -23,6 +23,7 @@ from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.fitting import Prepared, prepare
 from lstmcast.forecast import forecast
+from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.panel import load_panel
 from lstmcast.train import EpochCallback, EpochLog, TrainResult, fit
@@ -128,8 +129,9 @@ def train_run(
     metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
         f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()
     }
+    table = calibrate(result.model, windows, cfg.window.norm)
     final = Checkpoint(
-        cfg, prep.scaling, prep.layout, schema, stored, result.model, n_rows, metrics, losses, info
+        cfg, prep.scaling, prep.layout, schema, stored, result.model, n_rows, table, metrics, losses, info
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
@@ -243,6 +245,7 @@ def evaluate_run(
     horizon: int | None = None,
     step: int | None = None,
     season: int | None = None,
+    levels: list[float] | None = None,
     target: str | None = None,
     time_col: str | None = None,
     fill: str = "interpolate",
@@ -252,7 +255,7 @@ def evaluate_run(
     """Score a checkpoint on the data after its training data (no retraining)."""
     ckpt = ckpt_io.load(model)
     panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
-    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season)
+    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or ())
 
 
 def predict_run(
@@ -261,6 +264,7 @@ def predict_run(
     *,
     horizon: int | None = None,
     ids: list[str] | None = None,
+    levels: list[float] | None = None,
     target: str | None = None,
     time_col: str | None = None,
     fill: str = "interpolate",
@@ -273,7 +277,7 @@ def predict_run(
     if source is not None:
         panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    return forecast(ckpt, panel, horizon, report, ids)
+    return forecast(ckpt, panel, horizon, report, ids, levels or ())
 
 
 def backtest_run(
@@ -284,6 +288,7 @@ def backtest_run(
     step: int | None = None,
     season: int | None = None,
     ensemble: int | None = None,
+    levels: list[float] | None = None,
     out: Path | None = None,
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
@@ -302,8 +307,9 @@ def backtest_run(
             report(f"fold {k}/{n}: training")
 
     result = backtest(
-        panel, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress, report=report
-    )
+        panel, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress, report=report,
+        levels=levels or (),
+    )  # fmt: skip
     if out is not None:
         write_records(Path(out) / "backtest.csv", result.records())
         _backtest_figure(Path(out) / "backtest.png", result)

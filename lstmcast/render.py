@@ -172,6 +172,23 @@ def series_table(
     console.print(table)
 
 
+def interval_table(console: Console, title: str, overall: Mapping[str, Mapping[str, float]], levels: Sequence[str]) -> None:
+    """Coverage and MSIS per level, for lstmcast and seasonal naive."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    for lv in levels:
+        table.add_column(f"coverage {lv}%", justify="right")
+        table.add_column(f"MSIS {lv}%", justify="right")
+    for name in ("lstmcast", "seasonal naive"):
+        row = overall[name]
+        cells = []
+        for lv in levels:
+            cov = row.get(f"coverage_{lv}", float("nan"))
+            cells += ["-" if math.isnan(cov) else f"{cov:.1%}", _fmt(row.get(f"msis_{lv}", float("nan")))]
+        table.add_row(name, *cells)
+    console.print(table)
+
+
 def backtest_table(
     console: Console, title: str, overall: Mapping[str, Mapping[str, float]], per_fold: Mapping[str, Sequence[float]]
 ) -> None:
