@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
+import inspect as pyinspect
 import os
 import signal
 import sys
@@ -196,8 +196,8 @@ def _model_options(
 
 def with_model_options(fn: Callable[..., None]) -> Callable[..., None]:
     """Give a command the training options of `_model_options`; it receives them as one dict `opts`."""
-    shared = inspect.signature(_model_options).parameters
-    own = [p for p in inspect.signature(fn).parameters.values() if p.name != "opts"]
+    shared = pyinspect.signature(_model_options).parameters
+    own = [p for p in pyinspect.signature(fn).parameters.values() if p.name != "opts"]
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> None:
@@ -207,7 +207,7 @@ def with_model_options(fn: Callable[..., None]) -> Callable[..., None]:
     hints = {**get_type_hints(fn, include_extras=True), **get_type_hints(_model_options, include_extras=True)}
     hints.pop("opts", None)
     params = [p.replace(annotation=hints[p.name]) for p in (*own, *shared.values())]
-    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__signature__ = pyinspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = hints
     return wrapper
 
@@ -392,6 +392,50 @@ def evaluate(
     )  # fmt: skip
     title = f"Evaluation of {model} on {result.series.source}: {len(result.folds)} origins after the training data"
     _show_scores(result, format, quiet, title)
+
+
+@app.command()
+def inspect(
+    model: ModelOpt,
+    data: OptDataArg = None,
+    gates: Annotated[bool, typer.Option("--gates", help="Recompute the gates over the last window (of DATA if given).")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for gates.png (default: the run directory).")] = None,
+    format: Annotated[InspectFormat, typer.Option("--format", "-f", help="card (stderr) or json (stdout).")] = None,  # type: ignore[assignment]
+) -> None:
+    """A model card: configuration, size, data and span, validation against seasonal naive, versions."""
+    from lstmcast import pipeline, render
+
+    console = _console()
+    card, gate, figure = pipeline.inspect_run(
+        model, gates=gates, source=data, out=out, stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg)
+    )
+    if format is InspectFormat.json:
+        import json
+
+        payload = dict(card)
+        if gate is not None:
+            payload["gates"] = {"keep_gate": gate.keep, "keep_mean": gate.keep_mean, "retention": gate.retention, "figure": str(figure)}
+        sys.stdout.write(json.dumps(_json_safe(payload), indent=2) + "\n")
+        return
+    render.model_card(console, card)
+    if gate is not None:
+        render.gate_summary(console, gate.kind, gate.keep, gate.keep_mean, gate.retention)
+        _note(console, f"wrote {figure}")
+
+
+class InspectFormat(str, Enum):
+    card = "card"
+    json = "json"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> None:

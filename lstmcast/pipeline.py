@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from lstmcast import checkpoint as ckpt_io
-from lstmcast import render
+from lstmcast import inspection, render
 from lstmcast.backtest import BacktestResult, backtest, evaluate
 from lstmcast.checkpoint import Checkpoint
 from lstmcast.config import RunConfig
@@ -23,6 +23,8 @@ from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.fitting import Prepared, prepare
 from lstmcast.forecast import forecast
+from lstmcast.gateplot import gates_figure
+from lstmcast.inspection import GateReport
 from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.panel import load_panel
@@ -332,6 +334,33 @@ def _backtest_figure(path: Path, result: BacktestResult) -> None:
             lines.append((ft if s.index is None else s.index[ft], f.forecasts))
         panels.append((s.id or s.target, times, s.values[lo:], lines))
     render.backtest_figure(path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins")
+
+
+def inspect_run(
+    model: str | Path,
+    *,
+    gates: bool = False,
+    source: str | Path | None = None,
+    out: Path | None = None,
+    stdin: IO[bytes] | None = None,
+    report: Report | None = None,
+) -> tuple[dict[str, Any], GateReport | None, Path | None]:
+    """The model card; with `gates`, the gate trace over the last window and gates.png (in `out`, default: the
+    run directory)."""
+    path = ckpt_io.resolve_path(model)
+    ckpt = ckpt_io.load(path)
+    card = inspection.model_card(ckpt) | {"file": str(path)}
+    if not gates:
+        return card, None, None
+    series = None
+    if source is not None:
+        series = _load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
+    gate = inspection.gate_report(ckpt, series)
+    where = Path(out) if out is not None else path.parent
+    where.mkdir(parents=True, exist_ok=True)
+    title = f"{gate.kind.upper()} gates over the last {len(gate.inputs)} steps" + (f" of {gate.series}" if gate.series else "")
+    figure = gates_figure(where / "gates.png", gate.inputs, gate.panels, title)
+    return card, gate, figure
 
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:

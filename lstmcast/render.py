@@ -226,3 +226,52 @@ def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
     fig.suptitle(title)
     fig.autofmt_xdate()
     return _save(fig, plt, path)
+
+
+def model_card(console: Console, card: Mapping[str, Any]) -> None:
+    """The model card as a rich panel."""
+    from rich.panel import Panel as RichPanel
+
+    cfg, schema = card["config"], card["schema"]
+    w, m, t = cfg["window"], cfg["model"], cfg["train"]
+    layout = card["layout"]
+    lines = [
+        f"[bold]file[/]        {card['file']}",
+        f"[bold]model[/]       {m['cell'].upper()} hidden {m['hidden_size']} x {m['num_layers']} layer(s)"
+        + (", bidirectional" if m["bidirectional"] else "") + (f", proj {m['proj_size']}" if m["proj_size"] else "")
+        + f"; {card['parameters']:,} parameters",
+        f"[bold]windows[/]     lookback {w['lookback']}, horizon {w['horizon']}, validation {w['val_size']}; "
+        f"scaler {w['scaler']}, window norm {w['norm']}",
+        "[bold]inputs[/]      target" + "".join(f", {c}" for c in layout["covariates"])
+        + (f"; calendar {', '.join(layout['cycles'])}" if layout["cycles"] else ""),
+        f"[bold]training[/]    epochs {t['epochs']}, batch {t['batch_size']}, lr {t['lr']}, loss {t['loss']}, seed {t['seed']}; "
+        f"stopped: {card['training'].get('stop_reason')} (best epoch {card['training'].get('best_epoch')})",
+        f"[bold]data[/]        {schema.get('source')}: target {schema.get('target')!r}, time {schema.get('time_col')!r}, "
+        f"frequency {schema.get('freq')}, {card['series']} series",
+        f"[bold]span[/]        {schema.get('first_time')} .. {schema.get('last_time')} (validation from {schema.get('split_time')})",
+    ]
+    val = card["validation"]
+    if val["lstmcast"]:
+        ours, sn = val["lstmcast"], val["seasonal naive"]
+        lines.append(
+            f"[bold]validation[/]  MASE {_fmt(ours.get('mase', float('nan')))} vs seasonal naive "
+            f"{_fmt(sn.get('mase', float('nan')))}; MAE {_fmt(ours.get('mae', float('nan')))}"
+        )
+    lines.append(
+        f"[bold]versions[/]    lstmcast {card['lstmcast_version']}, torch {card['torch_version']}, "
+        f"checkpoint format {card['format_version']}, created {card['created']}"
+    )
+    lines.append(f"[bold]intervals[/]   {'conformal calibration stored' if card['intervals'] else 'none'}")
+    console.print(RichPanel("\n".join(lines), title="lstmcast model card", expand=False))
+
+
+def gate_summary(console: Console, kind: str, keep: str, keep_mean: Sequence[float], retention: Sequence[float]) -> None:
+    """How far back the model keeps information: the mean keep gate per step and what survives to the end."""
+    n = len(keep_mean)
+    bars = " ▁▂▃▄▅▆▇█"
+    spark = "".join(bars[min(8, int(v * 8.999))] for v in keep_mean)
+    console.print(f"{kind.upper()} last layer, mean {keep} gate per step (oldest -> newest, 0..1):")
+    console.print(f"  {spark}")
+    marks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= n]
+    parts = [f"{k} step(s) back: {retention[n - k]:.1%}" for k in marks]
+    console.print("share of a step's contribution still in the final state: " + ", ".join(parts), soft_wrap=True)
