@@ -5,6 +5,7 @@ Heavy libraries (torch, pandas, scikit-learn) are imported inside the commands s
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import inspect as pyinspect
@@ -189,6 +190,7 @@ def _model_options(
     device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="Cap each epoch at N batches.")] = None,
+    amp: Annotated[bool, typer.Option(help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
 ) -> None:
     """The options shared by every command that trains (train, backtest): see `_config`."""
@@ -237,7 +239,7 @@ def _config(opts: dict[str, Any]) -> RunConfig:
         TrainConfig(
             epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], loss=o["loss"], schedule=o["schedule"],
             patience=o["patience"], clip=o["clip"], seed=o["seed"], device=o["device"], threads=o["threads"],
-            steps_per_epoch=o["steps_per_epoch"],
+            steps_per_epoch=o["steps_per_epoch"], amp=o["amp"],
         ),
     )  # fmt: skip
 
@@ -502,22 +504,65 @@ def _fail(status: ExitStatus, message: str) -> NoReturn:
     raise SystemExit(int(status))
 
 
+def _install_signal_handlers() -> None:
+    """SIGTERM stops like Ctrl-C (training saves last.pt and the best model), then exits 143."""
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): leave its signals alone
+        pass
+
+
+def _reader_gone(exc: BaseException | None) -> bool:
+    """A write to stdout failed because the reader went away (e.g. `| head -1`), maybe wrapped by click."""
+    while exc is not None:
+        if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+            return True
+        exc = exc.__context__
+    return False
+
+
+def _quiet_exit() -> NoReturn:
+    """Stop quietly with status 0, as a filter does when its reader has what it wanted."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush cannot fail and print
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(0) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map every failure to one line on stderr and an exit code."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _install_signal_handlers()
     if "--debug" in (argv if argv is not None else sys.argv[1:]):
         _state["debug"] = True
     try:
-        app(args=argv, standalone_mode=False)
-    except SystemExit:
+        code = app(args=argv, standalone_mode=False)
+        sys.stdout.flush()
+    except SystemExit as exc:
+        if exc.code and _reader_gone(exc.__context__):  # click turns EPIPE into exit(1)
+            _quiet_exit()
         raise
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head -1`): stop quietly, as cat does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(0) from None
     except BaseException as exc:  # noqa: BLE001 - the single place where errors become exit codes
+        if _reader_gone(exc):
+            _quiet_exit()
         _handle(exc)
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        # Without standalone mode Typer returns exit codes instead of raising; Ctrl-C (and our SIGTERM, which
+        # raises KeyboardInterrupt) comes back as 130 from outside training.
+        if code == ExitStatus.INTERRUPTED:
+            _handle(KeyboardInterrupt())
+        raise SystemExit(code)
+
+
+def _valid_range(param: Any) -> str:
+    """'; valid: 1 or more' for an option with a declared range (what click's own message may leave out)."""
+    lo, hi = getattr(param, "min", None), getattr(param, "max", None)
+    if lo is None and hi is None:
+        return ""
+    if lo is not None and hi is not None:
+        return f"; valid: {lo} to {hi}"
+    return f"; valid: {lo} or more" if lo is not None else f"; valid: {hi} or less"
 
 
 def _click_types(name: str) -> tuple[type, ...]:
@@ -541,6 +586,8 @@ def _handle(exc: BaseException) -> NoReturn:
         traceback.print_exception(exc)
     if isinstance(exc, exit_types):
         raise SystemExit(getattr(exc, "exit_code", 0))
+    if isinstance(exc, abort_types) and isinstance(exc.__cause__, EOFError):  # click's reading of EOFError
+        _fail(ExitStatus.INTERNAL, f"the input ended unexpectedly ({exc.__cause__ or 'EOFError'})")
     if isinstance(exc, (*abort_types, KeyboardInterrupt, _Interrupted)):
         status = ExitStatus.TERMINATED if _state.get("terminated") else ExitStatus.INTERRUPTED
         _fail(status, "terminated" if status is ExitStatus.TERMINATED else "interrupted")
@@ -548,7 +595,8 @@ def _handle(exc: BaseException) -> NoReturn:
         raise SystemExit(int(ExitStatus.USAGE))  # the help was printed already
     if isinstance(exc, _click_types("UsageError")):
         command = getattr(getattr(exc, "ctx", None), "command_path", "lstmcast")
-        _fail(ExitStatus.USAGE, f"{exc.format_message()} (see '{command} --help')")  # type: ignore[attr-defined]
+        message = f"{exc.format_message()}{_valid_range(getattr(exc, 'param', None))}"  # type: ignore[attr-defined]
+        _fail(ExitStatus.USAGE, f"{message} (see '{command} --help')")
     if isinstance(exc, _click_types("ClickException")):
         _fail(ExitStatus.USAGE, exc.format_message())  # type: ignore[attr-defined]
     if isinstance(exc, ConfigError):
@@ -563,5 +611,8 @@ def _handle(exc: BaseException) -> NoReturn:
         _fail(ExitStatus.INTERNAL, "out of memory; try a smaller --batch-size or --lookback")
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            _fail(ExitStatus.INTERNAL, f"no space left on the device{where}; free some space (files already "
+                                       "saved are complete: writes go to a temporary file first)")  # fmt: skip
         _fail(ExitStatus.INTERNAL, f"{exc.strerror or exc}{where}")
     _fail(ExitStatus.INTERNAL, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")

@@ -134,6 +134,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     steps_per_epoch: int | None = None
+    amp: bool = False  # mixed precision: float16 with loss scaling on CUDA, bfloat16 on CPU
 
     def __post_init__(self) -> None:
         _check_range("--epochs", self.epochs, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -74,6 +75,28 @@ def default_training(tc: TrainConfig, n_windows: int) -> TrainConfig:
     return replace(tc, batch_size=batch, epochs=epochs, patience=patience)
 
 
+def mixed_precision(enabled: bool, device: torch.device) -> tuple[Callable[[], Any], Any]:
+    """The autocast context and gradient scaler for --amp: float16 with loss scaling on CUDA, bfloat16 on CPU
+    (no scaling needed). Disabled: a no-op context and a pass-through scaler."""
+    if not enabled:
+        return contextlib.nullcontext, torch.amp.GradScaler("cpu", enabled=False)
+    if device.type == "cuda":
+        return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
+    try:  # oneDNN has bfloat16 LSTM kernels only on CPUs with the matching instructions
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            nn.LSTM(2, 2, batch_first=True).to(device)(torch.zeros(1, 2, 2, device=device))
+    except RuntimeError:
+        raise ConfigError(f"--amp: this {device.type.upper()} cannot run the LSTM in bfloat16; train without --amp") from None
+    return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), torch.amp.GradScaler(device.type, enabled=False)
+
+
+def check_training(tc: TrainConfig) -> torch.device:
+    """Fail early (before a run directory exists) on a device or --amp this machine cannot provide."""
+    device = resolve_device(tc.device)
+    mixed_precision(tc.amp, device)
+    return device
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return the generator that draws batches."""
     random.seed(seed)
@@ -132,7 +155,7 @@ def evaluate_loss(
     was_training = model.training
     model.eval()
     total = 0.0
-    for chunk in torch.split(starts, EVAL_BATCH):
+    for chunk in torch.split(starts.to(device), EVAL_BATCH):
         xn, future, yn = step_inputs(windows, chunk, norm, device)
         total += float(loss_fn(model(xn, future), yn)) * len(chunk)
     model.train(was_training)
@@ -165,21 +188,25 @@ def fit(
     if tc.steps_per_epoch is not None:
         batches = min(batches, tc.steps_per_epoch)
     scheduler = make_scheduler(tc.schedule, opt, epochs, patience)
+    autocast, scaler = mixed_precision(tc.amp, device)
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            order = windows.train_starts[torch.randperm(n_train, generator=gen)]
+            order = windows.train_starts[torch.randperm(n_train, generator=gen)].to(device)  # indices live with the data
             running, seen = torch.zeros((), device=device), 0
             for b in range(batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 xn, future, yn = step_inputs(windows, idx, norm, device)
-                loss = loss_fn(model(xn, future), yn)
+                with autocast():
+                    loss = loss_fn(model(xn, future).float(), yn)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if tc.clip > 0:
+                    scaler.unscale_(opt)
                     nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-                opt.step()
+                scaler.step(opt)
+                scaler.update()
                 running += loss.detach() * len(idx)  # no .item(): no device sync per step
                 seen += len(idx)
             train_loss = float(running) / max(seen, 1)
