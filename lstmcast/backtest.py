@@ -173,10 +173,12 @@ def backtest(
     on_fold: Callable[[int, int], None] | None = None,
     report: Callable[[str], None] | None = None,
     levels: Sequence[float] = (),
+    local: bool = False,
 ) -> BacktestResult:
     """Train on everything before each origin (scalers fitted there only) and forecast the next horizon.
 
-    In a panel each series' origins count back from its own end; one global model is trained per fold.
+    In a panel each series' origins count back from its own end; one global model is trained per fold (or,
+    with `local`, one model per series, for comparison).
     """
     series = [panel] if isinstance(panel, Series) else list(panel)
     check_panel(series)
@@ -192,6 +194,10 @@ def backtest(
     starts = [[o if o > 0 else None for o in col] for col in zip(*(origins(len(s), folds, step, horizon) for s in series))]
 
     def train_and_forecast(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
+        if local and len(pasts) > 1:
+            parts = [train_and_forecast([p]) for p in pasts]
+            merged = {lv: (np.concatenate([b[lv][0] for _, b in parts]), np.concatenate([b[lv][1] for _, b in parts])) for lv in levels}
+            return np.concatenate([v for v, _ in parts]), merged
         fitted = fit_series(pasts, cfg, ensemble=ensemble, report=report)
         kept = {s.id for s in fitted.prep.panel}
         rows = [i for i, s in enumerate(pasts) if s.id in kept]

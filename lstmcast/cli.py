@@ -342,6 +342,7 @@ def backtest(
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
     season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
     ensemble: Annotated[int | None, typer.Option(min=1, help="Models per fold (seeds), median forecast.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="A panel: one model per series instead of one global model.")] = False,
     level: LevelOpt = None,
     format: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
@@ -359,7 +360,7 @@ def backtest(
     quiet = opts["quiet"]
     report = None if quiet else (lambda msg: _note(console, msg))
     result = pipeline.backtest_run(
-        data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, out=out,
+        data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
         stdin=sys.stdin.buffer, report=report,
     )  # fmt: skip
     title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"

@@ -59,7 +59,12 @@ def make_run_dir(out: Path | None, project: Path = Path("runs"), name: str = "tr
         except OSError as exc:
             raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
         try:
-            _claim(out)
+            _claim(out)  # on failure it leaves no mark of its own (never remove another run's mark)
+        except BaseException:
+            if created:
+                _remove_empty(out)
+            raise
+        try:
             _check_writable(out)
         except BaseException:
             (out / RUN_MARK).unlink(missing_ok=True)
@@ -103,6 +108,7 @@ def _claim(out: Path) -> None:
     finally:
         os.close(fd)
     if any(p.name != RUN_MARK for p in out.iterdir()):
+        (out / RUN_MARK).unlink(missing_ok=True)
         raise ConfigError(f"--out {out}: the directory is not empty; choose a new one so no run is overwritten")
 
 
@@ -344,6 +350,7 @@ def backtest_run(
     season: int | None = None,
     ensemble: int | None = None,
     levels: list[float] | None = None,
+    local: bool = False,
     out: Path | None = None,
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
@@ -363,7 +370,7 @@ def backtest_run(
 
     result = backtest(
         panel, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress, report=report,
-        levels=levels or (),
+        levels=levels or (), local=local,
     )  # fmt: skip
     if out is not None:
         write_records(Path(out) / "backtest.csv", result.records())
