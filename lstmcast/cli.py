@@ -452,7 +452,7 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
             per = result.per_series()
             rel = {sid: {m: per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for m in result.models} for sid in per}
             render.series_table(console, "MASE relative to seasonal naive, per series", rel, result.models)
-            per_fold = {m: [] for m in result.models}
+            per_fold: dict[str, list[float]] = {m: [] for m in result.models}
         else:
             per_fold = {m: [f.scores[m]["mase"] for f in result.folds] for m in result.models}
         render.backtest_table(console, title, overall, per_fold)

@@ -121,7 +121,8 @@ class Fitted:
         """Median over the ensemble of forecasts after the end of each series (original units): (S, steps),
         or (steps,) for one Series. The series must be the prepared ones, in order (e.g. their heads)."""
         many = not isinstance(panel, Series)
-        values, _ = self.forecast_bands(list(panel) if many else [panel], steps)  # type: ignore[list-item]
+        series = [panel] if isinstance(panel, Series) else list(panel)
+        values, _ = self.forecast_bands(series, steps)
         return values if many else values[0]
 
     def forecast_bands(self, panel: list[Series], steps: int, levels: Sequence[float] = ()) -> tuple[np.ndarray, Bands]:

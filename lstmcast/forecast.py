@@ -85,7 +85,8 @@ def forecast_with_bands(
         xs.append(channels(s.tail(lookback), scaling, i, layout))  # (L, C)
         futures.append(known_future(s, scaling, i, layout, chunks * horizon))  # (P, K) or None
     x = torch.from_numpy(np.stack(xs))  # (S, L, C)
-    fut = None if futures[0] is None else torch.from_numpy(np.stack(futures))  # (S, P, K)
+    known = [f for f in futures if f is not None]
+    fut = torch.from_numpy(np.stack(known)) if len(known) == len(futures) else None  # (S, P, K)
     out, spreads = [], []
     for j in range(chunks):
         fj = None if fut is None else fut[:, j * horizon : (j + 1) * horizon]  # (S, H, K)

@@ -92,7 +92,7 @@ def loss_figure(path: Path, epochs: Sequence[int], train: Sequence[float], val: 
     return _save(fig, plt, path)
 
 
-Panel = tuple[str, Sequence[Any], Sequence[float], Sequence[Any]]  # title, times, actual, forecast lines
+Panel = tuple[str, Any, Any, Any]  # title, times, actual values, forecast lines (sequences or arrays)
 
 
 def forecast_grid(path: Path, panels: Sequence[Panel], title: str, ylabel: str = "") -> Path:

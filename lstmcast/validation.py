@@ -57,7 +57,8 @@ def validate(
     rows = windows.series_of(starts).numpy()
     lookback, horizon = windows.lookback, windows.horizon
     offsets = windows.offsets.numpy()
-    per_series, pooled = [], {"lstmcast": [], "seasonal naive": []}
+    per_series: list[SeriesValidation] = []
+    pooled: dict[str, list[dict[str, float]]] = {"lstmcast": [], "seasonal naive": []}
     for k, (s, n_train) in enumerate(zip(panel, n_trains)):
         sel = rows == k
         origins = starts.numpy()[sel] - offsets[k] + lookback
