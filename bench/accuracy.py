@@ -34,7 +34,7 @@ SINGLE = [
     ("jfk_temp", 24, 24),
     ("taylor", 48, 48),
 ]
-TUTORIAL = "--scaler minmax --norm none --calendar off"
+TUTORIAL = "--scaler minmax --norm none --calendar off --loss mse"
 VISNIGHTS = "NSWMetro,NSWNthCo,NSWSthCo,NSWSthIn,NSWNthIn,QLDMetro,QLDCntrl,QLDNthCo,SAUMetro,SAUCoast,SAUInner,VICMetro,VICWstCo,VICEstCo,VICInner,WAUMetro,WAUCoast,WAUInner,OTHMetro,OTHNoMet"
 # name, file, extra arguments, horizon, season: panels (global model vs one model per series) and covariates
 PANELS = [
