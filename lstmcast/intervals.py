@@ -55,7 +55,7 @@ def half_width(table: np.ndarray, level: float, steps: int) -> np.ndarray:
     horizon = len(per_step)
     idx = np.arange(steps)
     grow = np.sqrt(idx // horizon + 1)
-    return per_step[np.minimum(idx % horizon, horizon - 1)] * np.where(idx < horizon, 1.0, grow)
+    return np.where(idx < horizon, per_step[np.minimum(idx, horizon - 1)], per_step[-1] * grow)
 
 
 def coverage(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:

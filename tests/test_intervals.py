@@ -1,0 +1,217 @@
+"""Prediction intervals: conformal calibration, half-widths, `predict --level`, and interval scores in backtests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmcast import checkpoint as ckpt_io
+from lstmcast import cli
+from lstmcast.backtest import backtest
+from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
+from lstmcast.data import load_series
+from lstmcast.fitting import prepare
+from lstmcast.forecast import predict_scaled
+from lstmcast.intervals import GRID, calibrate, calibration_starts, half_width
+from lstmcast.windows import normalise
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+AIR = DATASETS / "airpassengers.csv"
+HYNDSIGHT = DATASETS / "hyndsight.csv"
+SAMPLE_AIR = Path(__file__).resolve().parents[1] / "sample_data" / "airpassengers.csv"  # the tiny run's data
+TINY_ARGS = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--epochs", "2",
+             "--batch-size", "32", "--device", "cpu", "--threads", "1", "--quiet"]  # fmt: skip
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """Run cli.main in-process: (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        cli.main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def cli_state(monkeypatch: pytest.MonkeyPatch):
+    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "_state", {"debug": False})
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def parse_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# --- predict --level ------------------------------------------------------------------------------------------
+
+
+def test_predict_levels_add_nested_bounds(capsys, tiny_run_dir: Path):
+    code, stdout, err = run_main(capsys, "predict", "-m", tiny_run_dir, "--level", "80", "--level", "95")
+    assert code == 0, err
+    assert stdout.splitlines()[0] == "timestamp,forecast,lo_80,hi_80,lo_95,hi_95"
+    rows = parse_csv(stdout)
+    assert len(rows) == 12
+    for r in rows:
+        lo95, lo80, f, hi80, hi95 = (float(r[k]) for k in ("lo_95", "lo_80", "forecast", "hi_80", "hi_95"))
+        assert lo95 <= lo80 <= f <= hi80 <= hi95, r
+        assert hi80 - f == pytest.approx(f - lo80, rel=1e-6)  # symmetric around the forecast
+    assert sum(float(r["hi_95"]) - float(r["lo_95"]) for r in rows) > sum(
+        float(r["hi_80"]) - float(r["lo_80"]) for r in rows
+    )
+
+
+def test_predict_levels_in_json(capsys, tiny_run_dir: Path):
+    code, text, err = run_main(capsys, "predict", "-m", tiny_run_dir, "--level", "80", "--level", "95")
+    assert code == 0, err
+    code, stdout, err = run_main(capsys, "predict", "-m", tiny_run_dir, "--level", "80", "--level", "95", "-f", "json")
+    assert code == 0, err
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert len(records) == 12
+    for rec, row in zip(records, parse_csv(text)):
+        assert set(rec) == {"timestamp", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"}
+        for key in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
+            assert rec[key] == pytest.approx(float(row[key]), rel=1e-6)
+        assert rec["lo_95"] <= rec["lo_80"] <= rec["forecast"] <= rec["hi_80"] <= rec["hi_95"]
+
+
+def test_predict_level_out_of_range_is_a_usage_error(capsys, tiny_run_dir: Path):
+    code, stdout, err = run_main(capsys, "predict", "-m", tiny_run_dir, "--level", "100")
+    assert code == 2
+    assert stdout == ""
+
+
+def test_checkpoint_without_calibration_and_level_is_an_error(capsys, tiny_run_dir: Path, tmp_path: Path):
+    ckpt = ckpt_io.load(tiny_run_dir)
+    ckpt.calibration = None
+    path = ckpt_io.save(ckpt, tmp_path / "uncalibrated.pt")
+    code, stdout, err = run_main(capsys, "predict", "-m", path)
+    assert code == 0, err  # a point forecast needs no calibration
+    code, stdout, err = run_main(capsys, "predict", "-m", path, "--level", "80")
+    assert code == 3
+    assert stdout == ""
+    assert err.startswith("lstmcast: error: ") and "no interval calibration" in err
+
+
+# --- calibration and half-widths -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def air_prep(tiny_run):
+    """The tiny run's windows, rebuilt from its data and configuration."""
+    return prepare(load_series(SAMPLE_AIR), tiny_run.checkpoint.config)
+
+
+def test_calibrate_gives_a_table_non_decreasing_in_level(tiny_run, air_prep):
+    ckpt = tiny_run.checkpoint
+    table = calibrate(ckpt.model, air_prep.windows, ckpt.config.window.norm)
+    assert table.shape == (99, 12)
+    assert (table >= 0).all() and np.isfinite(table).all()
+    assert (np.diff(table, axis=0) >= 0).all()
+    assert (table[-1] > table[0]).all()
+    np.testing.assert_allclose(table, ckpt.calibration, rtol=1e-6)  # what training stored
+
+
+def test_calibration_covers_its_own_errors_at_every_level(tiny_run, air_prep):
+    """Conformal quantiles: at level p at least p % of the calibration errors lie within the stored width."""
+    ckpt, windows = tiny_run.checkpoint, air_prep.windows
+    starts = calibration_starts(windows)
+    assert len(starts) >= 30
+    x, future, y = windows.gather(starts)
+    _, _, spread = normalise(x, ckpt.config.window.norm)
+    pred = predict_scaled(ckpt.model, x, future, ckpt.config.window.norm)  # scaled units
+    errors = ((y - pred).abs() / spread).double().numpy()  # (W, H) in normalised units
+    table = ckpt.calibration
+    for j, level in enumerate(GRID):
+        inside = (errors <= table[j] * (1 + 1e-6) + 1e-9).mean(axis=0)
+        assert (inside >= level / 100 - 1e-9).all(), level
+
+
+def test_half_width_interpolates_between_levels():
+    horizon = 4
+    table = GRID[:, None] * np.arange(1, horizon + 1)[None, :] / 100  # width at level p, step h: p/100 * h
+    np.testing.assert_allclose(half_width(table, 80, horizon), 0.80 * np.arange(1, 5))
+    np.testing.assert_allclose(half_width(table, 85.5, horizon), 0.855 * np.arange(1, 5))
+    np.testing.assert_allclose(half_width(table, 95, 2), [0.95, 1.90])
+
+
+def test_half_width_grows_by_sqrt_of_horizons_beyond_the_horizon():
+    horizon = 3
+    table = np.repeat((GRID / 100)[:, None], horizon, axis=1)  # the same width at every step
+    got = half_width(table, 90, 3 * horizon + 1)
+    expected = 0.9 * np.sqrt([1, 1, 1, 2, 2, 2, 3, 3, 3, 4])
+    np.testing.assert_allclose(got, expected)
+    assert (np.diff(got) >= 0).all()
+
+
+def test_half_width_beyond_the_horizon_starts_from_the_last_steps_width():
+    horizon = 3
+    table = GRID[:, None] * np.array([1.0, 2.0, 4.0])[None, :] / 100  # widths grow with the step, as they do
+    got = half_width(table, 50, 2 * horizon)
+    np.testing.assert_allclose(got[:horizon], [0.5, 1.0, 2.0])
+    np.testing.assert_allclose(got[horizon:], 2.0 * np.sqrt(2) * np.ones(horizon))
+    assert (np.diff(got) >= 0).all(), "an interval narrower one step after the horizon"
+
+
+# --- interval scores in backtests -----------------------------------------------------------------------------
+
+
+def test_backtest_level_adds_coverage_and_msis(capsys):
+    code, stdout, err = run_main(capsys, "backtest", AIR, "--folds", "2", "--level", "80", "-f", "csv", *TINY_ARGS)
+    assert code == 0, err
+    rows = parse_csv(stdout)
+    assert {"coverage_80", "msis_80"} <= set(rows[0])
+    values = np.loadtxt(AIR, delimiter=",", skiprows=1, usecols=1)
+    for r in rows:
+        if r["model"] in ("lstmcast", "seasonal naive"):
+            cov, score = float(r["coverage_80"]), float(r["msis_80"])
+            assert 0.0 <= cov <= 1.0 and math.isfinite(score) and score > 0
+        else:
+            assert r["coverage_80"] == "" and r["msis_80"] == ""  # no intervals for naive and drift
+    # seasonal naive's interval scores by hand: one season ahead, +- the 80 % quantile of its in-sample errors
+    for r in rows:
+        if r["model"] != "seasonal naive" or r["fold"] == "all":
+            continue
+        origin = {"1": 120, "2": 132}[r["fold"]]
+        past, actual = values[:origin], values[origin : origin + 12]
+        q = np.quantile(np.abs(past[12:] - past[:-12]), 0.8)
+        lo, hi = past[-12:] - q, past[-12:] + q
+        assert float(r["coverage_80"]) == pytest.approx(np.mean((actual >= lo) & (actual <= hi)))
+        score = (hi - lo) + 10 * (lo - actual) * (actual < lo) + 10 * (actual - hi) * (actual > hi)
+        assert float(r["msis_80"]) == pytest.approx(np.mean(score) / np.mean(np.abs(past[12:] - past[:-12])))
+
+
+def test_empirical_coverage_on_a_real_series():
+    cfg = RunConfig(
+        window=WindowConfig(lookback=14, horizon=7, val_size=7),
+        model=ModelConfig(hidden_size=8),
+        train=TrainConfig(epochs=3, batch_size=64, patience=5, seed=0, device="cpu"),
+    )
+    result = backtest(load_series(HYNDSIGHT), cfg, folds=3, levels=(80, 95))
+    assert result.season == 7 and len(result.folds) == 3
+    for f in result.folds:
+        lo80, hi80, lo95, hi95 = (f.forecasts[k] for k in ("lo_80", "hi_80", "lo_95", "hi_95"))
+        assert (lo95 <= lo80).all() and (hi80 <= hi95).all()
+        assert (lo80 <= f.forecasts["lstmcast"]).all() and (f.forecasts["lstmcast"] <= hi80).all()
+        for model in ("lstmcast", "seasonal naive"):
+            s = f.scores[model]
+            assert 0.0 <= s["coverage_80"] <= s["coverage_95"] <= 1.0, model
+            assert math.isfinite(s["msis_80"]) and math.isfinite(s["msis_95"]), model
+        inside = np.mean((f.actual >= lo80) & (f.actual <= hi80))
+        assert f.scores["lstmcast"]["coverage_80"] == pytest.approx(inside)
+    overall = result.overall()["lstmcast"]
+    assert 0.0 <= overall["coverage_80"] <= 1.0
+    assert overall["coverage_80"] == pytest.approx(np.mean([f.scores["lstmcast"]["coverage_80"] for f in result.folds]))
