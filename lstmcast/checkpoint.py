@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lstmcast.scaling import PanelScaling, Scaler
 FORMAT = "lstmcast-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("format", "format_version", "config", "scaler", "layout", "schema", "series", "history", "state_dict")
+MAX_FILE_BYTES = 4 * 1024**3  # far beyond any model this tool trains; a bigger file is not one of ours
 
 
 @dataclass
@@ -64,8 +66,11 @@ class Checkpoint:
         """The first series' stored observations (original units)."""
         return self.stored[0].values
 
-    def to_payload(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
-        """The dict written to disk: tensors and primitives only. `state` overrides the model's weights."""
+    def to_payload(
+        self, state: dict[str, torch.Tensor] | None = None, train_state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The dict written to disk: tensors and primitives only. `state` overrides the model's weights;
+        `train_state` (last.pt only) is what resuming needs (train.fit's on_state)."""
         weights = state if state is not None else self.model.state_dict()
         lookback = int(self.config.window.lookback or 0)
         n_cov = len(self.layout.covariates)
@@ -95,16 +100,19 @@ class Checkpoint:
             "metrics": {k: float(v) for k, v in self.metrics.items()},
             "losses": {k: [float(x) for x in v] for k, v in self.losses.items()},
             "info": dict(self.info),
-        }
+        } | ({} if train_state is None else {"train_state": train_state})
 
 
-def save(ckpt: Checkpoint, path: str | Path, state: dict[str, torch.Tensor] | None = None) -> Path:
+def save(
+    ckpt: Checkpoint, path: str | Path, state: dict[str, torch.Tensor] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> Path:
     """Write atomically: a temporary file in the same directory, flushed to disk, then renamed over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(ckpt.to_payload(state), fh)
+            torch.save(ckpt.to_payload(state, train_state), fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -139,7 +147,13 @@ def resolve_path(model: str | Path) -> Path:
 
 def load(model: str | Path) -> Checkpoint:
     """Load and validate a checkpoint. Never unpickles objects: weights_only=True admits plain data only."""
+    return load_resumable(model)[0]
+
+
+def load_resumable(model: str | Path) -> tuple[Checkpoint, dict[str, Any] | None]:
+    """A checkpoint and its resume state (`train_state`, in last.pt; None when it has none), read once."""
     path = resolve_path(model)
+    check_archive(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt, foreign and malicious files
@@ -153,17 +167,75 @@ def load(model: str | Path) -> Checkpoint:
         if "Weights only load failed" in text:  # bytes the safe unpickler cannot parse; torch's advice misleads
             first = "not a PyTorch file, or a damaged one"
         raise CheckpointError(f"{path}: not a readable lstmcast checkpoint ({first[:160]})") from None
-    return from_payload(raw, path)
+    state = raw.get("train_state") if isinstance(raw, dict) else None
+    return from_payload(raw, path), state if isinstance(state, dict) else None
+
+
+def check_archive(path: Path) -> None:
+    """Refuse, before torch reads a byte of it, a file that is not the plain zip archive torch.save writes.
+
+    Legacy and foreign formats are refused, and so are compressed entries: a small file must not unpack to
+    gigabytes. Entry sizes then bound what loading can allocate (torch checks each tensor against its entry).
+    """
+    unreadable = f"{path}: not a readable lstmcast checkpoint"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file; give a .pt file or a run directory")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it ({exc.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(f"{path}: {size / 1024**3:.1f} GiB is far larger than an lstmcast model; not loading it")
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"{unreadable} ({'an empty file' if size == 0 else 'not a PyTorch zip archive'})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{unreadable} (a damaged or truncated archive: {str(exc)[:80]})") from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or sum(e.file_size for e in entries) > size:
+        raise CheckpointError(f"{unreadable} (compressed entries: not written by torch.save)")
+    roots = {e.filename.split("/", 1)[0] for e in entries}
+    if len(roots) != 1 or not any(e.filename.count("/") == 1 and e.filename.endswith("/data.pkl") for e in entries):
+        raise CheckpointError(f"{unreadable} (a zip archive without the layout torch.save writes)")
+
+
+def _check_plain(raw: Any, path: str | Path) -> None:
+    """Every tensor must be a dense CPU tensor of real numbers, and nesting shallow (walked once per object)."""
+    seen: set[int] = set()
+    todo: list[tuple[Any, int]] = [(raw, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if depth > 16:
+            raise CheckpointError(f"{path}: malformed checkpoint (nested too deeply)")
+        if isinstance(value, torch.Tensor):
+            if value.layout != torch.strided or value.device.type != "cpu" or value.is_complex() or value.is_quantized:
+                raise CheckpointError(
+                    f"{path}: malformed checkpoint (a {value.layout} {value.dtype} tensor on {value.device.type}; "
+                    "lstmcast writes dense real-valued tensors only)"
+                )
+        elif isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in (*value.keys(), *value.values()))
+        elif isinstance(value, (list, tuple, set)):
+            todo.extend((v, depth + 1) for v in value)
 
 
 def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an lstmcast checkpoint (no '{FORMAT}' header)")
+    _check_plain(raw, path)
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     version = raw["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: unknown checkpoint format version {str(version)[:40]!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {version} is newer than this lstmcast ({__version__}) reads "
             f"(format {FORMAT_VERSION}); upgrade lstmcast"
@@ -178,14 +250,15 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
             raise TypeError("history is not a tensor")
         series_info = dict(raw["series"])
         ids, last_times, n_rows = list(series_info["ids"]), list(series_info["last_time"]), list(series_info["n_rows"])
-        net = LSTMRegressor(cfg.model, layout.channels, int(cfg.window.horizon or 1), layout.known)
+        with torch.device("meta"):  # shapes only: a hostile config must not make us allocate a huge network
+            net = LSTMRegressor(cfg.model, layout.channels, int(cfg.window.horizon or 1), layout.known)
         state = raw["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise TypeError("weights are not a mapping of tensors")
     except CheckpointError:
         raise
-    except (LstmcastError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
+    except (LstmcastError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint ({str(exc)[:160]})") from None
     expected = net.state_dict()
     if set(state) != set(expected):
         raise CheckpointError(f"{path}: the weights do not match the stored model configuration")
@@ -195,8 +268,11 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
                 f"{path}: weight {key} has shape {tuple(tensor.shape)}, the stored configuration needs "
                 f"{tuple(expected[key].shape)}"
             )
+        if not tensor.is_floating_point():
+            raise CheckpointError(f"{path}: weight {key} holds {tensor.dtype} values, not floating point")
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: weight {key} holds NaN or infinite values")
+    net = net.to_empty(device="cpu")  # the shapes checked out: now allocate (no more than the file holds)
     net.load_state_dict(state)
     net.eval()
     hist = history.detach().cpu().numpy().astype("float64")

@@ -5,6 +5,7 @@ Heavy libraries (torch, pandas, scikit-learn) are imported inside the commands s
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib
@@ -180,7 +181,7 @@ def _model_options(
         int | None, typer.Option(min=1, help="Windows per batch (default: from the series' length).")
     ] = None,
     lr: Annotated[float, typer.Option(min=1e-8, max=10.0, help="Adam learning rate.")] = 3e-3,
-    loss: Annotated[Loss, typer.Option(help="Training loss.")] = Loss.mse,
+    loss: Annotated[Loss, typer.Option(help="Training loss.")] = Loss.mae,
     schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = Schedule.constant,
     patience: Annotated[
         int | None, typer.Option(min=1, help="Epochs without validation gain before stopping (default: from --epochs).")
@@ -247,27 +248,85 @@ def _config(opts: dict[str, Any]) -> RunConfig:
 @app.command()
 @with_model_options
 def train(
+    ctx: typer.Context,
     data: DataArg,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create (must be new or empty).")
     ] = None,
     name: Annotated[str, typer.Option(help="Run name under --project (runs/NAME, NAME2, ...).")] = "train",
     project: Annotated[Path, typer.Option(help="Parent directory of run directories.")] = Path("runs"),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", exists=True, dir_okay=False,
+            help="TOML run configuration (e.g. a run's config.toml); options given on the command line override it.",
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", exists=True, file_okay=False,
+            help="Run directory to go on training from its last.pt, on the same DATA; --epochs N extends a finished run.",
+        ),
+    ] = None,
     opts: dict[str, Any] | None = None,
 ) -> None:
-    """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json)."""
+    """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
+    config.toml)."""
     assert opts is not None
-    _run_training(data, _config(opts), out=out, project=project, name=name, quiet=opts["quiet"])
+    given = {n: _value(opts[n]) for n in opts if _given(ctx, n)}
+    if resume is not None:
+        _resume(data, resume, given, ctx, quiet=opts["quiet"])
+        return
+    cfg = _config(opts)
+    if config is not None:
+        from lstmcast import configfile
+
+        cfg = configfile.merge(configfile.read(config), given)
+    _run_training(data, cfg, out=out, project=project, name=name, quiet=opts["quiet"])
 
 
-def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool) -> None:
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option `name` (on the command line or through the environment), not its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+RESUME_OPTIONS = ("epochs", "patience", "threads", "device", "quiet")  # what --resume lets a user change
+
+
+def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context, *, quiet: bool) -> None:
+    """Go on training run_dir from its last.pt with the run's own configuration."""
+    from lstmcast.resume import load_point
+
+    own = [n for n in ("out", "name", "project", "config") if _given(ctx, n)]
+    fixed = sorted(n for n in (*given, *own) if n not in RESUME_OPTIONS)
+    if fixed:
+        raise ConfigError(
+            f"--resume goes on with the run's own configuration and directory; --{fixed[0].replace('_', '-')} "
+            "cannot change it (only --epochs, --patience, --threads and --device can)"
+        )
+    point = load_point(
+        run_dir, epochs=given.get("epochs"), patience=given.get("patience"), threads=given.get("threads"),
+        device=given.get("device"),
+    )  # fmt: skip
+    if point.nothing_to_do is not None:
+        if not quiet:
+            _note(_console(), point.nothing_to_do)
+        return
+    _run_training(data, point.config, out=None, project=Path("runs"), name="train", quiet=quiet, resume=point)
+
+
+def _run_training(
+    data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
+) -> None:
     from lstmcast import pipeline, render
 
     console = _console()
     report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
         run = pipeline.train_run(
-            data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report,
+            data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report, resume=resume,
             on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss, log.epochs),
         )  # fmt: skip
     res = run.result
@@ -284,7 +343,8 @@ def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name:
             )
         _note(
             console,
-            f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json)",
+            f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json, "
+            "config.toml)",
         )
     if res.stop_reason == "non_finite":
         raise DataError(
@@ -292,7 +352,11 @@ def _run_training(data: str, cfg: Any, *, out: Path | None, project: Path, name:
             f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
         )
     if res.stop_reason == "interrupted":
-        _note(console, f"interrupted: saved {run.run_dir}/last.pt and the best model so far")
+        _note(
+            console,
+            f"interrupted: saved {run.run_dir}/last.pt and the best model so far; go on with "
+            f"`lstmcast train DATA --resume {run.run_dir}`",
+        )
         raise _Interrupted()
 
 
@@ -431,6 +495,33 @@ class InspectFormat(str, Enum):
     json = "json"
 
 
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+@app.command()
+def export(
+    model: ModelOpt,
+    format: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help='onnx (needs pip install "lstmcast\\[export]") or torchscript.'),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="File to write (replaced atomically).")],
+) -> None:
+    """Write the model as one graph that takes the last lookback raw observations (and features) and returns the
+    forecast in original units; scaling and normalisation are inside. Inputs and outputs are listed on stderr."""
+    from rich.markup import escape
+
+    from lstmcast import pipeline
+    from lstmcast.export import describe
+
+    result = pipeline.export_run(model, format.value, out)
+    console = _console()
+    for line in describe(result):
+        _note(console, escape(line))
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
@@ -507,10 +598,8 @@ def _fail(status: ExitStatus, message: str) -> NoReturn:
 
 def _install_signal_handlers() -> None:
     """SIGTERM stops like Ctrl-C (training saves last.pt and the best model), then exits 143."""
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave its signals alone
         signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (an embedding program): leave its signals alone
-        pass
 
 
 def _reader_gone(exc: BaseException | None) -> bool:
@@ -527,7 +616,7 @@ def _quiet_exit() -> NoReturn:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush cannot fail and print
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
     raise SystemExit(0) from None
 
@@ -539,7 +628,8 @@ def main(argv: list[str] | None = None) -> None:
         _state["debug"] = True
     try:
         code = app(args=argv, standalone_mode=False)
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed
+            sys.stdout.flush()
     except SystemExit as exc:
         if exc.code and _reader_gone(exc.__context__):  # click turns EPIPE into exit(1)
             _quiet_exit()

@@ -11,8 +11,9 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from lstmcast.cells import line_of, parse_times, to_numbers
 from lstmcast.config import DataConfig
-from lstmcast.csvio import line_of, parse_times, read_csv, show, to_numbers
+from lstmcast.csvio import read_csv
 from lstmcast.errors import DataError
 
 Report = Callable[[str], None]
@@ -229,8 +230,17 @@ def load_series(
 ) -> Series:
     """Read and validate one series. Raises DataError with the file, line or column and what to do."""
     cfg = cfg or DataConfig()
-    frame = read_frame(source, stdin)
+    frame = read_csv(source, stdin, columns=_named_columns(cfg))
     return series_from_frame(frame, cfg, report=report)
+
+
+def _named_columns(cfg: DataConfig) -> list[str] | None:
+    """Every column a run reads, when the config names the time and target columns (None: read them all)."""
+    if not cfg.time_col or not cfg.target:
+        return None
+    names = [cfg.time_col, *getattr(cfg, "targets", [cfg.target]), *getattr(cfg, "covariates", ())]
+    names += [*getattr(cfg, "future_covariates", ()), *([cfg.id_col] if getattr(cfg, "id_col", None) else [])]
+    return names
 
 
 def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | None = None) -> Series:

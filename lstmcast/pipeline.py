@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -15,12 +16,13 @@ import pandas as pd
 import torch
 
 from lstmcast import checkpoint as ckpt_io
-from lstmcast import inspection, render
+from lstmcast import configfile, inspection, render
 from lstmcast.backtest import BacktestResult, backtest, evaluate
 from lstmcast.checkpoint import Checkpoint
 from lstmcast.config import RunConfig
 from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
+from lstmcast.export import Exported, export
 from lstmcast.fitting import Prepared, prepare
 from lstmcast.forecast import forecast
 from lstmcast.gateplot import gates_figure
@@ -28,6 +30,7 @@ from lstmcast.inspection import GateReport
 from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.panel import load_panel
+from lstmcast.resume import ResumePoint, check_same_data
 from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit
 from lstmcast.validation import SeriesValidation, validate
 
@@ -113,10 +116,8 @@ def _claim(out: Path) -> None:
 
 
 def _remove_empty(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty (another run's mark) or gone: leave it
         path.rmdir()
-    except OSError:
-        pass
 
 
 def _check_writable(path: Path) -> None:
@@ -152,14 +153,22 @@ def train_run(
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
     on_epoch_end: EpochCallback | None = None,
+    resume: ResumePoint | None = None,
 ) -> TrainRun:
-    """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json)."""
+    """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
+    config.toml: the resolved configuration). With `resume` (resume.load_point, whose config `cfg` should be),
+    go on training in that run directory from its last.pt; `source` must be the run's data."""
     check_training(cfg.train)
     panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
     lookback, horizon = int(cfg.window.lookback or 0), int(cfg.window.horizon or 0)
-    run_dir = make_run_dir(out, project, name)
+    if resume is not None:
+        check_same_data(resume, prep.panel, str(source))
+        run_dir = resume.run_dir
+    else:
+        run_dir = make_run_dir(out, project, name)
+    configfile.write(cfg, run_dir / "config.toml")
 
     schema = _schema(prep)
     stored = [s.tail(lookback) for s in prep.panel]
@@ -167,15 +176,20 @@ def train_run(
     model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known)
     base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows)
 
+    pending: dict[str, Any] = {}  # the resume state of the epoch just ended (fit's on_state comes first)
+
     def save_each_epoch(log: EpochLog, model: LSTMRegressor, improved: bool) -> None:
         base.model = model
         if improved:
             ckpt_io.save(base, run_dir / "model.pt")
-        ckpt_io.save(base, run_dir / "last.pt")
+        ckpt_io.save(base, run_dir / "last.pt", train_state=pending.pop("state", None))
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
-    result = fit(windows, cfg, on_epoch_end=save_each_epoch)
+    result = fit(
+        windows, cfg, on_epoch_end=save_each_epoch, on_state=lambda state: pending.update(state=state),
+        resume=None if resume is None else resume.state,
+    )  # fmt: skip
     season = season_length(prep.panel[0].freq)
     val_metrics, per_series = validate(
         result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season
@@ -196,7 +210,7 @@ def train_run(
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
-    ckpt_io.save(final, run_dir / "last.pt", state=result.last_state)
+    ckpt_io.save(final, run_dir / "last.pt", state=result.last_state, train_state=result.train_state)
     _write_metrics_csv(run_dir / "metrics.csv", history)
     if history:
         render.loss_figure(
@@ -425,3 +439,8 @@ def inspect_run(
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:
     pd.DataFrame.from_records(records).to_csv(path, index=False, float_format="%.6g")
+
+
+def export_run(model: str | Path, fmt: str, out: str | Path) -> Exported:
+    """Write a checkpoint's forecaster as an ONNX or TorchScript graph that takes raw history (export.py)."""
+    return export(ckpt_io.load(model), fmt, out)

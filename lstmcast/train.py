@@ -17,6 +17,7 @@ from torch import nn
 from lstmcast.config import RunConfig, TrainConfig
 from lstmcast.errors import ConfigError
 from lstmcast.model import LSTMRegressor
+from lstmcast.trainstate import rng_state, set_rng_state, to_cpu
 from lstmcast.windows import Windows, normalise
 
 EVAL_BATCH = 4096
@@ -42,6 +43,7 @@ class TrainResult:
     best_val: float
     stop_reason: str  # completed | early_stop | non_finite | interrupted
     last_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    train_state: dict[str, Any] | None = None  # what `fit(resume=...)` needs to go on (when asked for, see fit)
 
     @property
     def epochs_run(self) -> int:
@@ -49,6 +51,7 @@ class TrainResult:
 
 
 EpochCallback = Callable[[EpochLog, LSTMRegressor, bool], None]
+StateCallback = Callable[[dict[str, Any]], None]
 
 
 # Window passes a default run aims at (about a minute on one CPU core for this model size), whatever the series'
@@ -163,9 +166,21 @@ def evaluate_loss(
 
 
 def fit(
-    windows: Windows, cfg: RunConfig, *, on_epoch_end: EpochCallback | None = None
+    windows: Windows,
+    cfg: RunConfig,
+    *,
+    on_epoch_end: EpochCallback | None = None,
+    on_state: StateCallback | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept."""
+    """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept.
+
+    on_state: called after each completed epoch, before on_epoch_end, with the resume state (`train_state`:
+    optimiser, scheduler, epoch, early-stopping state, best weights, RNG states and history; tensors and
+    primitives only). Then an interrupted run's `last_state` is the last completed epoch's weights, so that it
+    matches `train_state`. resume: such a state plus the model's weights under "weights": training goes on from
+    the epoch after it, to `cfg.train.epochs`, exactly as an uninterrupted run would (on CPU).
+    """
     tc = default_training(cfg.train, len(windows.train_starts))
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
@@ -182,6 +197,9 @@ def fit(
     best_val, best_epoch, bad_epochs = math.inf, 0, 0
     best_state = _copy_state(model)
     stop = "completed"
+    track = on_state is not None
+    snapshot: dict[str, Any] | None = None
+    last_weights: dict[str, torch.Tensor] | None = None
     n_train = len(windows.train_starts)
     batch_size, epochs, patience = int(tc.batch_size or 1), int(tc.epochs or 1), int(tc.patience or 1)
     batches = math.ceil(n_train / batch_size)
@@ -189,8 +207,27 @@ def fit(
         batches = min(batches, tc.steps_per_epoch)
     scheduler = make_scheduler(tc.schedule, opt, epochs, patience)
     autocast, scaler = mixed_precision(tc.amp, device)
+    start = 1
+    if resume is not None:
+        model.load_state_dict(resume["weights"])
+        opt.load_state_dict(resume["optimizer"])
+        if scheduler is not None and resume.get("scheduler"):
+            scheduler.load_state_dict(resume["scheduler"])
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+                scheduler.T_max = epochs  # an extended run anneals to its new end
+            elif isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.patience = max(1, patience // 2)
+        if resume.get("scaler"):
+            scaler.load_state_dict(resume["scaler"])
+        best_val, best_epoch = float(resume["best_val"]), int(resume["best_epoch"])
+        bad_epochs = int(resume["bad_epochs"])
+        best_state = {k: v.clone() for k, v in resume["best_state"].items()}
+        history = [EpochLog(int(h[0]), float(h[1]), float(h[2]), float(h[3]), float(h[4]), epochs) for h in resume["history"]]
+        set_rng_state(resume["rng"], gen, device)
+        start = int(resume["epoch"]) + 1
+        snapshot, last_weights = {k: v for k, v in resume.items() if k != "weights"}, _copy_state(model)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start, epochs + 1):
             t0 = time.perf_counter()
             model.train()
             order = windows.train_starts[torch.randperm(n_train, generator=gen)].to(device)  # indices live with the data
@@ -228,6 +265,16 @@ def fit(
                 best_state = _copy_state(model)
             else:
                 bad_epochs += 1
+            if on_state is not None:
+                last_weights = _copy_state(model)
+                snapshot = {
+                    "epoch": epoch, "epochs": epochs, "best_val": best_val, "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs, "optimizer": to_cpu(opt.state_dict()),
+                    "scheduler": None if scheduler is None else to_cpu(scheduler.state_dict()),
+                    "scaler": scaler.state_dict(), "best_state": dict(best_state), "rng": rng_state(gen, device),
+                    "history": [[h.epoch, h.train_loss, h.val_loss, h.lr, h.seconds] for h in history],
+                }  # fmt: skip
+                on_state(snapshot)
             if on_epoch_end is not None:
                 on_epoch_end(log, model, improved)
             if bad_epochs >= patience:
@@ -236,10 +283,14 @@ def fit(
     except KeyboardInterrupt:
         stop = "interrupted"
     last_state = _copy_state(model)
+    if track and stop == "interrupted" and last_weights is not None:
+        last_state = last_weights  # the last completed epoch: what `snapshot` describes
+        history = history[: int(snapshot["epoch"]) if snapshot else len(history)]
     model.load_state_dict(best_state)
     model.eval()
     windows.series = windows.series.cpu()
-    return TrainResult(model.cpu(), history, best_epoch, best_val, stop, last_state)
+    state = None if stop == "non_finite" or not track else snapshot
+    return TrainResult(model.cpu(), history, best_epoch, best_val, stop, last_state, state)
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:

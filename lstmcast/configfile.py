@@ -1,0 +1,136 @@
+"""Run configurations as TOML files: read (with types checked and unknown keys named), write, merge.
+
+The layout is `RunConfig.to_dict()`: sections [data] [window] [model] [train] holding the dataclass field names.
+Command-line flags map to fields by name with dashes as underscores (--val-size -> window.val_size), except
+--hidden -> model.hidden_size and --layers -> model.num_layers. A key left out takes the option's default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
+from lstmcast.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}
+RENAMED = {"hidden": "hidden_size", "layers": "num_layers"}  # command-line option -> field, where they differ
+
+
+def field_of(option: str) -> tuple[str, str] | None:
+    """(section, field) that the command-line option `option` (a parameter name, e.g. 'val_size') sets."""
+    name = RENAMED.get(option, option)
+    for section, cls in SECTIONS.items():
+        if name in {f.name for f in fields(cls)}:
+            return section, name
+    return None
+
+
+def read(path: str | Path) -> RunConfig:
+    """Parse and validate a TOML run configuration; every error names the file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    return from_mapping(raw, str(path))
+
+
+def from_mapping(raw: dict[str, Any], where: str = "<config>") -> RunConfig:
+    """A RunConfig from parsed TOML: values of the wrong type are refused (TOML has no null: leave a key out)."""
+    try:
+        for name in raw:
+            if name not in SECTIONS:
+                close = difflib.get_close_matches(name, list(SECTIONS), n=1)
+                hint = f"; did you mean [{close[0]}]?" if close else f"; valid sections: {', '.join(SECTIONS)}"
+                raise ConfigError(f"unknown section [{name}]{hint}")
+        checked = {name: _check_types(name, section) for name, section in raw.items()}
+        return RunConfig.from_dict(checked)
+    except ConfigError as exc:
+        raise ConfigError(f"--config {where}: {exc}") from None
+
+
+def _check_types(name: str, section: Any) -> Any:
+    cls = SECTIONS.get(name)
+    if cls is None or not isinstance(section, dict):
+        return section  # RunConfig.from_dict names the unknown section or the bad shape
+    kinds = {f.name: str(f.type) for f in fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        kind = kinds.get(key)
+        if kind is None:
+            out[key] = value  # unknown: from_dict suggests the closest key
+            continue
+        if "tuple" in kind:
+            ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        elif kind.startswith("bool"):
+            ok = isinstance(value, bool)
+        elif kind.startswith("int"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind.startswith("float"):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            want = kind.replace(" | None", "").replace("tuple[str, ...]", "list of strings")
+            raise ConfigError(f"[{name}] {key} = {value!r}: expected {want}")
+        out[key] = value
+    return out
+
+
+def dumps(cfg: RunConfig) -> str:
+    """TOML text of a configuration; unset (None) values are left out, so they take their defaults again."""
+    lines = ["# lstmcast run configuration: `lstmcast train --config FILE DATA` runs it again", ""]
+    for section, values in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is not None:
+                lines.append(f"{key} = {_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # Python's float repr is valid TOML: 0.003, 1e-05, inf, nan
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON's escapes are a subset of TOML basic strings'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def write(cfg: RunConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(dumps(cfg), encoding="utf-8")
+    return path
+
+
+def merge(base: RunConfig, options: dict[str, Any]) -> RunConfig:
+    """`base` with the command-line options the user gave ({parameter name: plain value}) set over it.
+
+    Options that are not run configuration (e.g. quiet) are ignored; the result is validated as a whole.
+    """
+    merged = base.to_dict()
+    for option, value in options.items():
+        where = field_of(option)
+        if where is not None:
+            section, name = where
+            merged[section][name] = value
+    return RunConfig.from_dict(merged)
