@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import settings
+
+from lstmcast import cli
 
 # No per-example deadline: timings on shared CI machines vary too much for a deadline to mean anything.
 settings.register_profile("lstmcast", deadline=None)
@@ -103,3 +106,14 @@ def tiny_run_dir(tiny_run):
     yield run_dir
     after = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     assert after == before, "a test changed the shared tiny run directory"
+
+
+@pytest.fixture(autouse=True)
+def cli_state(monkeypatch: pytest.MonkeyPatch):
+    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "_state", {"debug": False})
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
+    yield
+    signal.signal(signal.SIGTERM, previous)

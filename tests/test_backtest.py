@@ -7,12 +7,12 @@ import csv
 import io
 import json
 import math
-import signal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from clitools import run_main
 
 from lstmcast import cli
 from lstmcast.backtest import backtest, origins
@@ -37,28 +37,6 @@ def tiny_config() -> RunConfig:
         model=ModelConfig(hidden_size=8),
         train=TrainConfig(epochs=2, batch_size=32, patience=5, seed=0, device="cpu"),
     )
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run cli.main in-process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,14 @@ import csv
 import io
 import json
 import math
-import os
 import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from clitools import assert_one_error_line, process_env, run_main
 from typer.testing import CliRunner
 
 from lstmcast import cli
@@ -32,41 +31,6 @@ def tiny_args(epochs: int = 3, val_size: int | None = 12) -> list[str]:
 
 TINY_ARGS = tiny_args()
 AIR_NEXT_YEAR = [t.strftime("%Y-%m-%d") for t in pd.date_range("1961-01-01", periods=12, freq="MS")]
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
-def process_env() -> dict[str, str]:
-    """The environment for `python -m lstmcast`: one torch thread, as in-process (see conftest)."""
-    return {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run cli.main (which maps errors to exit codes) in-process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("lstmcast: error: ")
-    return lines[0]
 
 
 def parse_csv(text: str) -> list[dict[str, str]]:

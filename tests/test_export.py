@@ -18,9 +18,9 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 import torch
+from clitools import run_main
 
 from lstmcast import checkpoint as ckpt_io
-from lstmcast import cli
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
 from lstmcast.export import METADATA_FILE, OPSET, export, graph_inputs
 from lstmcast.features import calendar_features, future_times
@@ -224,26 +224,6 @@ def test_export_leaves_the_checkpoint_model_trainable(air: Case, tmp_path: Path)
 
 
 # --- the command ---------------------------------------------------------------------------------------------
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    import signal
-
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])

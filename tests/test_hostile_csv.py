@@ -11,13 +11,13 @@ import gzip
 import io
 import math
 import re
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from clitools import run_main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -371,25 +371,6 @@ def test_decimal_commas_read_the_same_in_every_delimiter(cells: list[str]) -> No
 
 
 # --- end to end: exit codes and output ---------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def error_line(err: str) -> str:

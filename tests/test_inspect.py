@@ -4,11 +4,11 @@ GRU models; a plain RNN has no gates."""
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import pytest
 import torch
+from clitools import run_main
 
 import lstmcast
 from lstmcast import checkpoint as ckpt_io
@@ -19,29 +19,6 @@ AIR = DATASETS / "airpassengers.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY_ARGS = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--epochs", "2",
              "--batch-size", "32", "--device", "cpu", "--threads", "1", "--quiet"]  # fmt: skip
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run cli.main in-process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test; a wide
-    console so that card lines do not wrap."""
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 def _train(out: Path, *extra: str) -> Path:

@@ -6,14 +6,13 @@ import csv
 import io
 import json
 import math
-import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import run_main
 
 from lstmcast import checkpoint as ckpt_io
-from lstmcast import cli
 from lstmcast.backtest import backtest
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
 from lstmcast.data import load_series
@@ -28,28 +27,6 @@ HYNDSIGHT = DATASETS / "hyndsight.csv"
 SAMPLE_AIR = Path(__file__).resolve().parents[1] / "sample_data" / "airpassengers.csv"  # the tiny run's data
 TINY_ARGS = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--epochs", "2",
              "--batch-size", "32", "--device", "cpu", "--threads", "1", "--quiet"]  # fmt: skip
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run cli.main in-process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 def parse_csv(text: str) -> list[dict[str, str]]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from clitools import run_main
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,33 +49,11 @@ def panel_config(lookback: int = 8, horizon: int = 4, val_size: int = 4, data: D
     )
 
 
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run cli.main in-process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def train_quietly(*args: object) -> None:
     try:
         cli.main([str(a) for a in args])
     except SystemExit as exc:
         assert not exc.code, f"training failed with exit {exc.code}"
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 import torch
+from clitools import run_main
 
 from lstmcast import cli, configfile, pipeline
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
@@ -15,24 +15,6 @@ from lstmcast.errors import ConfigError
 # A real series, a tiny network, sizes explicit and patience beyond the epochs: nothing stops early.
 SMALL = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--batch-size", "16",
          "--patience", "50", "--device", "cpu", "--threads", "1", "--quiet"]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -91,7 +73,9 @@ def test_run_directory_holds_the_resolved_config(full_run: Path) -> None:
 
 
 def test_reproduce_a_run_from_its_config_toml(capsys, full_run: Path, air_csv: Path, tmp_path: Path) -> None:
-    code, out, err = run_main(capsys, "train", air_csv, "--config", full_run / "config.toml", "--out", tmp_path / "again", "-q")
+    code, out, err = run_main(
+        capsys, "train", air_csv, "--config", full_run / "config.toml", "--out", tmp_path / "again", "-q"
+    )
     assert code == 0, err
     assert_same_weights(full_run / "last.pt", tmp_path / "again" / "last.pt")
     assert_same_weights(full_run / "model.pt", tmp_path / "again" / "model.pt")
@@ -103,7 +87,9 @@ def test_flags_given_override_the_file_and_defaults_do_not(capsys, air_csv: Path
         '[model]\nhidden_size = 4\n[train]\nepochs = 2\nbatch_size = 16\nlr = 0.01\nthreads = 1\ndevice = "cpu"\n'
         "[window]\nlookback = 24\nhorizon = 12\n"
     )
-    code, _, err = run_main(capsys, "train", air_csv, "--config", tmp_path / "c.toml", "--epochs", "1", "--out", tmp_path / "r", "-q")
+    code, _, err = run_main(
+        capsys, "train", air_csv, "--config", tmp_path / "c.toml", "--epochs", "1", "--out", tmp_path / "r", "-q"
+    )
     assert code == 0, err
     cfg = configfile.read(tmp_path / "r" / "config.toml")
     assert cfg.train.epochs == 1  # the flag
@@ -128,7 +114,9 @@ def test_merge_sets_only_the_given_options() -> None:
         ("[model]\nhidden_size = 0\n", "--hidden 0 is out of range"),
     ],
 )
-def test_bad_config_files_are_usage_errors_naming_the_file(capsys, air_csv: Path, tmp_path: Path, text: str, message: str) -> None:
+def test_bad_config_files_are_usage_errors_naming_the_file(
+    capsys, air_csv: Path, tmp_path: Path, text: str, message: str
+) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     code, out, err = run_main(capsys, "train", air_csv, "--config", path, "--out", tmp_path / "r", "-q")
@@ -148,7 +136,9 @@ def test_read_names_unknown_keys_in_library_use(tmp_path: Path) -> None:
 # --- resume ---------------------------------------------------------------------------------------------------
 
 
-def test_two_epochs_then_resume_to_four_equals_four_in_one_run(capsys, full_run: Path, air_csv: Path, tmp_path: Path) -> None:
+def test_two_epochs_then_resume_to_four_equals_four_in_one_run(
+    capsys, full_run: Path, air_csv: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "half"
     code, _, err = run_main(capsys, "train", air_csv, "--out", run, "--epochs", "2", *SMALL)
     assert code == 0, err
@@ -162,7 +152,9 @@ def test_two_epochs_then_resume_to_four_equals_four_in_one_run(capsys, full_run:
     assert configfile.read(run / "config.toml").train.epochs == 4
 
 
-def test_resume_an_interrupted_run_goes_on_to_its_planned_epochs(capsys, full_run: Path, air_csv: Path, tmp_path: Path) -> None:
+def test_resume_an_interrupted_run_goes_on_to_its_planned_epochs(
+    capsys, full_run: Path, air_csv: Path, tmp_path: Path
+) -> None:
     cfg = configfile.read(full_run / "config.toml")
 
     def stop_at_two(log, model, improved) -> None:
@@ -188,7 +180,9 @@ def test_resume_extends_and_then_has_nothing_to_do(capsys, full_run: Path, air_c
     assert "nothing to do" in err and "above 3" in err
 
 
-def test_resume_refuses_other_options_and_other_data(capsys, full_run: Path, air_csv: Path, write_csv, tmp_path: Path) -> None:
+def test_resume_refuses_other_options_and_other_data(
+    capsys, full_run: Path, air_csv: Path, write_csv, tmp_path: Path
+) -> None:
     code, _, err = run_main(capsys, "train", air_csv, "--resume", full_run, "--epochs", "5", "--hidden", "4")
     assert code == 2 and "--hidden cannot change it" in err
     code, _, err = run_main(capsys, "train", air_csv, "--resume", tmp_path, "--epochs", "5")

@@ -33,7 +33,16 @@ def windows(air_values) -> Windows:
 
 
 def config(**train: object) -> RunConfig:
-    values = {"epochs": 4, "batch_size": 32, "patience": 50, "lr": 1e-2, "seed": 0, "device": "cpu", "loss": "mse", **train}
+    values = {
+        "epochs": 4,
+        "batch_size": 32,
+        "patience": 50,
+        "lr": 1e-2,
+        "seed": 0,
+        "device": "cpu",
+        "loss": "mse",
+        **train,
+    }
     return RunConfig(window=WINDOW, model=ModelConfig(hidden_size=8), train=TrainConfig(**values))  # type: ignore[arg-type]
 
 

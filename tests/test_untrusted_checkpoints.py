@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from clitools import run_main
 
 from lstmcast import checkpoint as ckpt_io
-from lstmcast import cli
 from lstmcast.errors import CheckpointError
 
 # --- payloads that would run code ---------------------------------------------------------------------------------
@@ -189,25 +189,6 @@ def test_hostile_file_is_refused_with_one_line(name: str, good: tuple[bytes, dic
     msg = str(err.value)
     assert needle in msg, msg
     assert "\n" not in msg and "\x1b" not in msg and len(msg) < 500
-
-
-@pytest.fixture
-def cli_state(monkeypatch: pytest.MonkeyPatch):
-    previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
-    monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    code = 0
-    try:
-        cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
