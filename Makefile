@@ -9,7 +9,7 @@ PIP_EXTRA ?=
 STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench bench-accuracy clean
+.PHONY: install demo test test-fast lint bench bench-quick bench-accuracy clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,11 @@ lint: $(STAMP)
 	$(BIN)/mypy lstmcast
 	$(BIN)/lint-imports
 
-bench: $(STAMP)  ## speed and memory
+bench: $(STAMP)  ## speed and memory (about 6 minutes; bench-quick: under a minute)
 	$(BIN)/python bench/speed.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/speed.py --quick
 
 bench-accuracy: $(STAMP)  ## rolling-origin backtest on every shared series
 	$(BIN)/python bench/accuracy.py

@@ -272,8 +272,9 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
             raise CheckpointError(f"{path}: weight {key} holds {tensor.dtype} values, not floating point")
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: weight {key} holds NaN or infinite values")
-    net = net.to_empty(device="cpu")  # the shapes checked out: now allocate (no more than the file holds)
-    net.load_state_dict(state)
+    # The shapes checked out: take the file's tensors as the weights (no allocation beyond what the file holds;
+    # assign=True also avoids to_empty(), whose import of torch.fx/sympy costs half a second per predict).
+    net.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, assign=True)
     net.eval()
     hist = history.detach().cpu().numpy().astype("float64")
     hist_cov = history_cov.detach().cpu().numpy().astype("float64")

@@ -21,12 +21,17 @@ MIN_WINDOWS = 30  # calibration windows wanted; fewer validation windows are top
 
 
 def calibration_starts(windows: Windows) -> torch.Tensor:
-    """Validation windows, plus the latest training windows when there are fewer than MIN_WINDOWS."""
+    """Validation windows, plus each series' latest training windows when there are fewer than MIN_WINDOWS
+    (spread evenly over the series of a panel, not all taken from the last one)."""
     val, train = windows.val_starts, windows.train_starts
-    if len(val) >= MIN_WINDOWS:
+    if len(val) >= MIN_WINDOWS or len(train) == 0:
         return val
-    extra = train[-(MIN_WINDOWS - len(val)) :] if len(train) else train
-    return torch.cat([extra, val])
+    series = windows.series_of(train)  # (W,) sorted, since starts ascend within and across series
+    count = int(series.max()) + 1
+    per = -(-(MIN_WINDOWS - len(val)) // count)
+    ends = torch.searchsorted(series, torch.arange(count), right=True)  # one past each series' last window
+    picks = [train[max(int(lo), int(end) - per) : int(end)] for lo, end in zip(torch.cat([torch.zeros(1, dtype=ends.dtype), ends[:-1]]), ends)]
+    return torch.cat([*picks, val])
 
 
 @torch.inference_mode()
