@@ -216,6 +216,10 @@ def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
     for ax, (name, times, actual, folds) in zip(axes, panels):
         ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
         for i, (t, preds) in enumerate(folds):
+            levels = sorted((k[3:] for k in preds if k.startswith("lo_")), key=float, reverse=True)
+            for j, lv in enumerate(levels):  # widest band first, lightest
+                ax.fill_between(list(t), list(preds[f"lo_{lv}"]), list(preds[f"hi_{lv}"]), color="tab:orange",
+                                alpha=0.15 + 0.15 * j, linewidth=0, label=f"{lv}% interval" if i == 0 else None)  # fmt: skip
             for model, (color, ls) in styles.items():
                 if model in preds:
                     ax.plot(list(t), list(preds[model]), color=color, linestyle=ls, linewidth=1.5,
