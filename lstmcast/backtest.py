@@ -17,7 +17,7 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.fitting import check_panel, fit_series
 from lstmcast.forecast import Bands, check_compatible, forecast_series
 from lstmcast.intervals import coverage, msis, seasonal_naive_bands
-from lstmcast.metrics import drift, naive, point_metrics, seasonal_naive
+from lstmcast.metrics import drift, mean_scores, naive, point_metrics, seasonal_naive
 
 BASELINES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
     "naive": lambda h, n, m: naive(h, n),
@@ -66,7 +66,7 @@ class BacktestResult:
         out = {}
         for sid in self.ids:
             folds = [f for f in self.folds if f.series == sid]
-            out[sid] = {m: _mean([f.scores[m] for f in folds]) for m in self.models}
+            out[sid] = {m: mean_scores([f.scores[m] for f in folds]) for m in self.models}
         return out
 
     def overall(self) -> dict[str, dict[str, float]]:
@@ -75,7 +75,7 @@ class BacktestResult:
         per = self.per_series()
         out = {}
         for m in self.models:
-            row = _mean([per[sid][m] for sid in per])
+            row = mean_scores([per[sid][m] for sid in per])
             row["mape_skipped"] = float(sum(f.scores[m]["mape_skipped"] for f in self.folds))
             ratios = [per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for sid in per]
             row["rel_mase"] = _gmean(ratios)
@@ -96,17 +96,10 @@ class BacktestResult:
                 for model, s in models.items():
                     rows.append({"series": sid, "fold": "all", "origin": "", "model": model, **s})
         for model, s in self.overall().items():
-            rows.append({"series": "all" if len(self.ids) > 1 else "", "fold": "all", "origin": "", "model": model, **s})
+            rows.append(
+                {"series": "all" if len(self.ids) > 1 else "", "fold": "all", "origin": "", "model": model, **s}
+            )
         return rows
-
-
-def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    out = {}
-    for key in rows[0]:
-        vals = np.array([r[key] for r in rows], dtype="float64")
-        vals = vals[np.isfinite(vals)]
-        out[key] = float(vals.mean()) if len(vals) else float("nan")
-    return out
 
 
 def _gmean(values: Sequence[float]) -> float:
@@ -150,7 +143,10 @@ def score_folds(
             for level in levels:
                 tag = f"{level:g}"
                 own = (bands[level][0][j], bands[level][1][j])
-                for name, (lo, hi) in (("lstmcast", own), ("seasonal naive", seasonal_naive_bands(past, horizon, season, level))):
+                for name, (lo, hi) in (
+                    ("lstmcast", own),
+                    ("seasonal naive", seasonal_naive_bands(past, horizon, season, level)),
+                ):
                     scores[name][f"coverage_{tag}"] = coverage(actual, lo, hi)
                     scores[name][f"msis_{tag}"] = msis(actual, lo, hi, level, past, season)
                     if name == "lstmcast":
@@ -190,13 +186,20 @@ def backtest(
     cfg = replace(cfg, window=replace(cfg.window, horizon=horizon))
     longest = max(len(s) for s in series)
     if origins(longest, folds, step, horizon)[0] <= 0:
-        raise ConfigError(f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({longest} rows)")
-    starts = [[o if o > 0 else None for o in col] for col in zip(*(origins(len(s), folds, step, horizon) for s in series))]
+        raise ConfigError(
+            f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({longest} rows)"
+        )
+    starts = [
+        [o if o > 0 else None for o in col] for col in zip(*(origins(len(s), folds, step, horizon) for s in series))
+    ]
 
     def train_and_forecast(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
         if local and len(pasts) > 1:
             parts = [train_and_forecast([p]) for p in pasts]
-            merged = {lv: (np.concatenate([b[lv][0] for _, b in parts]), np.concatenate([b[lv][1] for _, b in parts])) for lv in levels}
+            merged = {
+                lv: (np.concatenate([b[lv][0] for _, b in parts]), np.concatenate([b[lv][1] for _, b in parts]))
+                for lv in levels
+            }
             return np.concatenate([v for v, _ in parts]), merged
         fitted = fit_series(pasts, cfg, ensemble=ensemble, report=report)
         kept = {s.id for s in fitted.prep.panel}
@@ -269,4 +272,6 @@ def evaluate(
     def from_checkpoint(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
         return forecast_series(ckpt, pasts, horizon, levels)
 
-    return BacktestResult(series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels))
+    return BacktestResult(
+        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels)
+    )

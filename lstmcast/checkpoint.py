@@ -104,7 +104,9 @@ class Checkpoint:
 
 
 def save(
-    ckpt: Checkpoint, path: str | Path, state: dict[str, torch.Tensor] | None = None,
+    ckpt: Checkpoint,
+    path: str | Path,
+    state: dict[str, torch.Tensor] | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write atomically: a temporary file in the same directory, flushed to disk, then renamed over `path`."""
@@ -285,10 +287,7 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
     if not (len(scaling) == len(last_times) == len(n_rows) == count) or count == 0:
         raise CheckpointError(f"{path}: the stored series, scalers and histories disagree in number")
     try:
-        stored = [
-            _stored_series(schema, layout, sid, hist[i], hist_cov[i], last_times[i])
-            for i, sid in enumerate(ids)
-        ]
+        stored = [_stored_series(schema, layout, sid, hist[i], hist_cov[i], last_times[i]) for i, sid in enumerate(ids)]
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: malformed stored series ({exc})") from None
     info = {k: raw.get(k) for k in ("lstmcast_version", "torch_version", "created", "format_version")}

@@ -89,7 +89,9 @@ class Device(str, Enum):
 
 LevelOpt = Annotated[
     list[float] | None,
-    typer.Option("--level", min=1.0, max=99.0, help="Prediction interval level in % (repeatable), e.g. --level 80 --level 95."),
+    typer.Option(
+        "--level", min=1.0, max=99.0, help="Prediction interval level in % (repeatable), e.g. --level 80 --level 95."
+    ),
 ]
 
 
@@ -139,7 +141,8 @@ OptDataArg = Annotated[
 ]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Run directory or .pt checkpoint file.")]
 TargetOpt = Annotated[
-    str | None, typer.Option(help="Column to forecast (default: the only numeric column); a,b,c: one series per column.")
+    str | None,
+    typer.Option(help="Column to forecast (default: the only numeric column); a,b,c: one series per column."),
 ]
 TimeOpt = Annotated[str | None, typer.Option("--time-col", help="Time column (default: the one date column).")]
 FillOpt = Annotated[Fill, typer.Option(help="What to do with missing values.")]
@@ -149,12 +152,15 @@ def _model_options(
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
-    id_col: Annotated[str | None, typer.Option("--id-col", help="Long panel: the column naming each row's series.")] = None,
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="Long panel: the column naming each row's series.")
+    ] = None,
     covariates: Annotated[
         str | None, typer.Option(help="Observed input columns, comma-separated (known up to the forecast origin).")
     ] = None,
     future_covariates: Annotated[
-        str | None, typer.Option(help="Input columns known ahead, comma-separated (predict data must hold the horizon's rows).")
+        str | None,
+        typer.Option(help="Input columns known ahead, comma-separated (predict data must hold the horizon's rows)."),
     ] = None,
     lookback: Annotated[
         int | None, typer.Option(min=1, help="Input steps per window (default: from the season).")
@@ -258,14 +264,18 @@ def train(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", exists=True, dir_okay=False,
+            "--config",
+            exists=True,
+            dir_okay=False,
             help="TOML run configuration (e.g. a run's config.toml); options given on the command line override it.",
         ),
     ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(
-            "--resume", exists=True, file_okay=False,
+            "--resume",
+            exists=True,
+            file_okay=False,
             help="Run directory to go on training from its last.pt, on the same DATA; --epochs N extends a finished run.",
         ),
     ] = None,
@@ -406,7 +416,9 @@ def backtest(
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
     season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
     ensemble: Annotated[int | None, typer.Option(min=1, help="Models per fold (seeds), median forecast.")] = None,
-    local: Annotated[bool, typer.Option("--local", help="A panel: one model per series instead of one global model.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="A panel: one model per series instead of one global model.")
+    ] = False,
     level: LevelOpt = None,
     format: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
@@ -465,8 +477,12 @@ def evaluate(
 def inspect(
     model: ModelOpt,
     data: OptDataArg = None,
-    gates: Annotated[bool, typer.Option("--gates", help="Recompute the gates over the last window (of DATA if given).")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for gates.png (default: the run directory).")] = None,
+    gates: Annotated[
+        bool, typer.Option("--gates", help="Recompute the gates over the last window (of DATA if given).")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for gates.png (default: the run directory).")
+    ] = None,
     format: Annotated[InspectFormat, typer.Option("--format", "-f", help="card (stderr) or json (stdout).")] = None,  # type: ignore[assignment]
 ) -> None:
     """A model card: configuration, size, data and span, validation against seasonal naive, versions."""
@@ -481,7 +497,12 @@ def inspect(
 
         payload = dict(card)
         if gate is not None:
-            payload["gates"] = {"keep_gate": gate.keep, "keep_mean": gate.keep_mean, "retention": gate.retention, "figure": str(figure)}
+            payload["gates"] = {
+                "keep_gate": gate.keep,
+                "keep_mean": gate.keep_mean,
+                "retention": gate.retention,
+                "figure": str(figure),
+            }
         sys.stdout.write(json.dumps(_json_safe(payload), indent=2) + "\n")
         return
     render.model_card(console, card)
@@ -541,7 +562,9 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
         console = _console()
         if len(result.ids) > 1:
             per = result.per_series()
-            rel = {sid: {m: per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for m in result.models} for sid in per}
+            rel = {
+                sid: {m: per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for m in result.models} for sid in per
+            }
             render.series_table(console, "MASE relative to seasonal naive, per series", rel, result.models)
             per_fold: dict[str, list[float]] = {m: [] for m in result.models}
         else:
@@ -549,7 +572,9 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
         render.backtest_table(console, title, overall, per_fold)
         levels = sorted({k.split("_", 1)[1] for k in overall["lstmcast"] if k.startswith("coverage_")}, key=float)
         if levels:
-            render.interval_table(console, "Prediction intervals: coverage (nominal in the header) and MSIS", overall, levels)
+            render.interval_table(
+                console, "Prediction intervals: coverage (nominal in the header) and MSIS", overall, levels
+            )
         skipped = int(overall["lstmcast"]["mape_skipped"])
         if skipped:
             _note(console, f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")

@@ -254,7 +254,9 @@ def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | 
     names = (*cfg.covariates, *cfg.future_covariates)
     missing = [c for c in names if c not in frame.columns]
     if missing:
-        raise DataError(f"{name}: no covariate column {missing[0]!r}; the columns are {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"{name}: no covariate column {missing[0]!r}; the columns are {', '.join(map(str, frame.columns))}"
+        )
     matrix = np.column_stack([_values(frame, c, name) for c in (target, *names)])  # (N, 1 + C)
     index: pd.DatetimeIndex | None = None
     freq: str | None = None
@@ -276,7 +278,9 @@ def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | 
     values, filled = _fill(matrix[:, 0], cfg.fill, name, target, report)
     covariates = None
     if names:
-        covariates = np.column_stack([_fill(matrix[:, 1 + j], cfg.fill, name, c, report)[0] for j, c in enumerate(names)])
+        covariates = np.column_stack(
+            [_fill(matrix[:, 1 + j], cfg.fill, name, c, report)[0] for j, c in enumerate(names)]
+        )
     return Series(
         values, index, freq, target, time_col, name, filled, covariates=covariates, covariate_names=names,
         future=future, known_ahead=len(cfg.future_covariates),

@@ -38,7 +38,9 @@ def resolve_config(cfg: RunConfig, panel: list[Series]) -> RunConfig:
     season = season_length(first.freq)
     typical = int(np.median([len(s) for s in panel]))
     window = default_sizes(typical, season, cfg.window)
-    return replace(cfg, window=window, data=replace(cfg.data, target=cfg.data.target or first.target, time_col=first.time_col))
+    return replace(
+        cfg, window=window, data=replace(cfg.data, target=cfg.data.target or first.target, time_col=first.time_col)
+    )
 
 
 def keep_long_enough(
@@ -90,7 +92,11 @@ def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None =
     val = int(cfg.window.val_size or 0)
     n_trains = [len(s) - val for s in panel]
     longest = max(panel, key=len)
-    cycles = calendar_cycles(longest.freq, len(longest)) if cfg.window.calendar == "auto" and longest.index is not None else []
+    cycles = (
+        calendar_cycles(longest.freq, len(longest))
+        if cfg.window.calendar == "auto" and longest.index is not None
+        else []
+    )
     layout = Layout(tuple(longest.covariate_names), longest.known_ahead, tuple(cycles))
     scaling = PanelScaling.fit(
         cfg.window.scaler,
@@ -135,7 +141,10 @@ class Fitted:
         ]
         values = np.median(np.stack([r[0] for r in runs]), axis=0)
         bands = {
-            lv: (np.median(np.stack([r[1][lv][0] for r in runs]), axis=0), np.median(np.stack([r[1][lv][1] for r in runs]), axis=0))
+            lv: (
+                np.median(np.stack([r[1][lv][0] for r in runs]), axis=0),
+                np.median(np.stack([r[1][lv][1] for r in runs]), axis=0),
+            )
             for lv in levels
         }
         return values, bands

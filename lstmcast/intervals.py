@@ -30,7 +30,10 @@ def calibration_starts(windows: Windows) -> torch.Tensor:
     count = int(series.max()) + 1
     per = -(-(MIN_WINDOWS - len(val)) // count)
     ends = torch.searchsorted(series, torch.arange(count), right=True)  # one past each series' last window
-    picks = [train[max(int(lo), int(end) - per) : int(end)] for lo, end in zip(torch.cat([torch.zeros(1, dtype=ends.dtype), ends[:-1]]), ends)]
+    picks = [
+        train[max(int(lo), int(end) - per) : int(end)]
+        for lo, end in zip(torch.cat([torch.zeros(1, dtype=ends.dtype), ends[:-1]]), ends)
+    ]
     return torch.cat([*picks, val])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 
@@ -70,6 +72,16 @@ def drift(history: np.ndarray, horizon: int) -> np.ndarray:
     h = np.asarray(history, dtype="float64")
     slope = (h[-1] - h[0]) / (len(h) - 1) if len(h) > 1 else 0.0
     return h[-1] + slope * np.arange(1, horizon + 1)
+
+
+def mean_scores(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each score's mean over rows (e.g. folds or series), ignoring NaN; NaN where no row has a value."""
+    out = {}
+    for key in rows[0]:
+        vals = np.array([r[key] for r in rows], dtype="float64")
+        vals = vals[np.isfinite(vals)]
+        out[key] = float(vals.mean()) if len(vals) else float("nan")
+    return out
 
 
 def point_metrics(actual: np.ndarray, pred: np.ndarray, insample: np.ndarray, season: int) -> dict[str, float]:

@@ -33,7 +33,9 @@ def panel_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | N
     if len(targets) > 1:
         missing = [t for t in targets if t not in frame.columns]
         if missing:
-            raise DataError(f"{name}: no column {missing[0]!r} for --target; the columns are {', '.join(map(str, frame.columns))}")
+            raise DataError(
+                f"{name}: no column {missing[0]!r} for --target; the columns are {', '.join(map(str, frame.columns))}"
+            )
         return [replace(series_from_frame(frame, replace(cfg, target=t), report=report), id=t) for t in targets]
     return [series_from_frame(frame, cfg, report=report)]
 
@@ -41,7 +43,9 @@ def panel_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | N
 def _long(frame: pd.DataFrame, cfg: DataConfig, name: str, report: Report | None) -> list[Series]:
     id_col = str(cfg.id_col)
     if id_col not in frame.columns:
-        raise DataError(f"{name}: no column {id_col!r} for --id-col; the columns are {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"{name}: no column {id_col!r} for --id-col; the columns are {', '.join(map(str, frame.columns))}"
+        )
     ids = frame[id_col]
     if ids.isna().any():
         row = int(ids.isna().to_numpy().nonzero()[0][0])
@@ -63,4 +67,3 @@ def _long(frame: pd.DataFrame, cfg: DataConfig, name: str, report: Report | None
     if report is not None:
         report(f"{name}: {len(panel)} series in column {id_col!r}")
     return panel
-

@@ -303,7 +303,10 @@ def _load_for_model(
     schema = ckpt.schema
     trained = ckpt.config.data
     dcfg = replace(
-        trained, target=target or trained.target or schema.get("target"), time_col=time_col or schema.get("time_col"), fill=fill
+        trained,
+        target=target or trained.target or schema.get("target"),
+        time_col=time_col or schema.get("time_col"),
+        fill=fill,
     )
     try:
         return load_panel(source, dcfg, stdin=stdin, report=report)
@@ -407,7 +410,9 @@ def _backtest_figure(path: Path, result: BacktestResult) -> None:
             ft: Any = np.arange(f.origin, f.origin + len(f.actual))
             lines.append((ft if s.index is None else s.index[ft], f.forecasts))
         panels.append((s.id or s.target, times, s.values[lo:], lines))
-    render.backtest_figure(path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins")
+    render.backtest_figure(
+        path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins"
+    )
 
 
 def inspect_run(
@@ -432,7 +437,9 @@ def inspect_run(
     gate = inspection.gate_report(ckpt, series)
     where = Path(out) if out is not None else path.parent
     where.mkdir(parents=True, exist_ok=True)
-    title = f"{gate.kind.upper()} gates over the last {len(gate.inputs)} steps" + (f" of {gate.series}" if gate.series else "")
+    title = f"{gate.kind.upper()} gates over the last {len(gate.inputs)} steps" + (
+        f" of {gate.series}" if gate.series else ""
+    )
     figure = gates_figure(where / "gates.png", gate.inputs, gate.panels, title)
     return card, gate, figure
 

@@ -130,7 +130,9 @@ def _grid(n: int) -> tuple[Any, list[Any], Any]:
 
     cols = 1 if n == 1 else 2
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(9 if n == 1 else 12, 4 if n == 1 else 3.2 * rows), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(9 if n == 1 else 12, 4 if n == 1 else 3.2 * rows), dpi=100, squeeze=False
+    )
     flat = [ax for row in axes for ax in row]
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -172,7 +174,9 @@ def series_table(
     console.print(table)
 
 
-def interval_table(console: Console, title: str, overall: Mapping[str, Mapping[str, float]], levels: Sequence[str]) -> None:
+def interval_table(
+    console: Console, title: str, overall: Mapping[str, Mapping[str, float]], levels: Sequence[str]
+) -> None:
     """Coverage and MSIS per level, for lstmcast and seasonal naive."""
     table = Table(title=title, title_justify="left")
     table.add_column("model")
@@ -242,11 +246,13 @@ def model_card(console: Console, card: Mapping[str, Any]) -> None:
     lines = [
         f"[bold]file[/]        {card['file']}",
         f"[bold]model[/]       {m['cell'].upper()} hidden {m['hidden_size']} x {m['num_layers']} layer(s)"
-        + (", bidirectional" if m["bidirectional"] else "") + (f", proj {m['proj_size']}" if m["proj_size"] else "")
+        + (", bidirectional" if m["bidirectional"] else "")
+        + (f", proj {m['proj_size']}" if m["proj_size"] else "")
         + f"; {card['parameters']:,} parameters",
         f"[bold]windows[/]     lookback {w['lookback']}, horizon {w['horizon']}, validation {w['val_size']}; "
         f"scaler {w['scaler']}, window norm {w['norm']}",
-        "[bold]inputs[/]      target" + "".join(f", {c}" for c in layout["covariates"])
+        "[bold]inputs[/]      target"
+        + "".join(f", {c}" for c in layout["covariates"])
         + (f"; calendar {', '.join(layout['cycles'])}" if layout["cycles"] else ""),
         f"[bold]training[/]    epochs {t['epochs']}, batch {t['batch_size']}, lr {t['lr']}, loss {t['loss']}, seed {t['seed']}; "
         f"stopped: {card['training'].get('stop_reason')} (best epoch {card['training'].get('best_epoch')})",
@@ -269,7 +275,9 @@ def model_card(console: Console, card: Mapping[str, Any]) -> None:
     console.print(RichPanel("\n".join(lines), title="lstmcast model card", expand=False))
 
 
-def gate_summary(console: Console, kind: str, keep: str, keep_mean: Sequence[float], retention: Sequence[float]) -> None:
+def gate_summary(
+    console: Console, kind: str, keep: str, keep_mean: Sequence[float], retention: Sequence[float]
+) -> None:
     """How far back the model keeps information: the mean keep gate per step and what survives to the end."""
     n = len(keep_mean)
     bars = " ▁▂▃▄▅▆▇█"

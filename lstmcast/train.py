@@ -89,7 +89,9 @@ def mixed_precision(enabled: bool, device: torch.device) -> tuple[Callable[[], A
         with torch.autocast(device.type, dtype=torch.bfloat16):
             nn.LSTM(2, 2, batch_first=True).to(device)(torch.zeros(1, 2, 2, device=device))
     except RuntimeError:
-        raise ConfigError(f"--amp: this {device.type.upper()} cannot run the LSTM in bfloat16; train without --amp") from None
+        raise ConfigError(
+            f"--amp: this {device.type.upper()} cannot run the LSTM in bfloat16; train without --amp"
+        ) from None
     return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), torch.amp.GradScaler(device.type, enabled=False)
 
 
@@ -222,7 +224,9 @@ def fit(
         best_val, best_epoch = float(resume["best_val"]), int(resume["best_epoch"])
         bad_epochs = int(resume["bad_epochs"])
         best_state = {k: v.clone() for k, v in resume["best_state"].items()}
-        history = [EpochLog(int(h[0]), float(h[1]), float(h[2]), float(h[3]), float(h[4]), epochs) for h in resume["history"]]
+        history = [
+            EpochLog(int(h[0]), float(h[1]), float(h[2]), float(h[3]), float(h[4]), epochs) for h in resume["history"]
+        ]
         set_rng_state(resume["rng"], gen, device)
         start = int(resume["epoch"]) + 1
         snapshot, last_weights = {k: v for k, v in resume.items() if k != "weights"}, _copy_state(model)
@@ -230,7 +234,9 @@ def fit(
         for epoch in range(start, epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            order = windows.train_starts[torch.randperm(n_train, generator=gen)].to(device)  # indices live with the data
+            order = windows.train_starts[torch.randperm(n_train, generator=gen)].to(
+                device
+            )  # indices live with the data
             running, seen = torch.zeros((), device=device), 0
             for b in range(batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]

@@ -47,4 +47,3 @@ def to_cpu(value: Any) -> Any:
     if isinstance(value, list):
         return [to_cpu(v) for v in value]
     return value
-

@@ -8,7 +8,7 @@ import numpy as np
 
 from lstmcast.data import Series
 from lstmcast.forecast import forecast_windows
-from lstmcast.metrics import point_metrics
+from lstmcast.metrics import mean_scores, point_metrics
 from lstmcast.model import LSTMRegressor
 from lstmcast.scaling import PanelScaling
 from lstmcast.windows import Windows
@@ -68,14 +68,5 @@ def validate(
         insample = s.values[:n_train]
         pooled["lstmcast"].append(point_metrics(actual, preds[sel], insample, season))
         pooled["seasonal naive"].append(point_metrics(actual, snaive, insample, season))
-    scores = {name: _mean_scores(rows_) for name, rows_ in pooled.items()}
+    scores = {name: mean_scores(rows_) for name, rows_ in pooled.items()}
     return scores, per_series
-
-
-def _mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
-    out = {}
-    for key in rows[0]:
-        vals = np.array([r[key] for r in rows], dtype="float64")
-        vals = vals[np.isfinite(vals)]
-        out[key] = float(vals.mean()) if len(vals) else float("nan")
-    return out

@@ -11,7 +11,17 @@ from lstmcast.config import WindowConfig
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.scaling import Scaler
 
-__all__ = ["NORM_EPS", "Scaler", "Windows", "check_length", "default_sizes", "make_panel_windows", "make_windows", "normalise", "rows_needed"]
+__all__ = [
+    "NORM_EPS",
+    "Scaler",
+    "Windows",
+    "check_length",
+    "default_sizes",
+    "make_panel_windows",
+    "make_windows",
+    "normalise",
+    "rows_needed",
+]
 
 # Window normalisation divides by the window's standard deviation; this floor (in scaled units, where the
 # training part has unit spread) keeps flat windows from blowing up.

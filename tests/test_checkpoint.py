@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from payloads import OpensAFile, RunsAShell
 
 from lstmcast import checkpoint as ckpt_io
 from lstmcast.errors import CheckpointError
@@ -197,25 +197,7 @@ def test_malformed_info_is_a_checkpoint_error(fresh_payload: dict, tmp_path: Pat
         ckpt_io.load(write_payload(fresh_payload, tmp_path / "info.pt"))
 
 
-class WritesAMarker:
-    """Unpickling this runs open(marker, 'w'): a stand-in for any code a hostile file could run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
-class RunsAShell:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-@pytest.mark.parametrize("payload_kind", [WritesAMarker, RunsAShell])
+@pytest.mark.parametrize("payload_kind", [OpensAFile, RunsAShell])
 def test_pickle_payload_is_refused_and_never_runs(tmp_path: Path, payload_kind: type) -> None:
     marker = tmp_path / "pwned"
     evil = {"format": ckpt_io.FORMAT, "format_version": 1, "config": payload_kind(marker)}

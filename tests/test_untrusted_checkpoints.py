@@ -20,29 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 from clitools import run_main
+from payloads import OpensAFile, RunsAShell
 
 from lstmcast import checkpoint as ckpt_io
 from lstmcast.errors import CheckpointError
 
 # --- payloads that would run code ---------------------------------------------------------------------------------
-
-
-class OpensAFile:
-    """Unpickling this runs open(marker, 'w'): it stands for any code a hostile file could run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
-class RunsAShell:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 class EvalsCode:
