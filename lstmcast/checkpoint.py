@@ -6,9 +6,10 @@ import datetime as dt
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -109,12 +110,18 @@ def save(
     state: dict[str, torch.Tensor] | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write atomically: a temporary file in the same directory, flushed to disk, then renamed over `path`."""
+    """Write atomically (see write_atomic)."""
+    return write_atomic(path, lambda fh: torch.save(ckpt.to_payload(state, train_state), fh))
+
+
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file atomically: `write` fills a temporary file in the same directory, which is flushed to disk and
+    renamed over `path`, so a reader (or a crash) never sees a half-written file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(ckpt.to_payload(state, train_state), fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +32,7 @@ import torch
 from torch import nn
 
 from lstmcast import __version__
-from lstmcast.checkpoint import Checkpoint
+from lstmcast.checkpoint import Checkpoint, write_atomic
 from lstmcast.data import Series
 from lstmcast.errors import ConfigError, DataError, LstmcastError
 from lstmcast.features import Layout, calendar_features, future_times
@@ -237,7 +235,7 @@ def export(ckpt: Checkpoint, fmt: str, out: str | Path) -> Exported:
         data, verified = _onnx_bytes(wrapper, args, meta, check, expected)
     else:
         data, verified = _torchscript_bytes(wrapper, args, meta, check, expected)
-    _write_atomic(out, data)
+    write_atomic(out, lambda fh: fh.write(data))
     return Exported(out, fmt, inputs, outputs, verified)
 
 
@@ -332,19 +330,6 @@ def _torchscript_bytes(
         got = loaded(*check).numpy()
     _check_close(got, expected, "TorchScript")
     return data, True
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def describe(result: Exported) -> list[str]:

@@ -264,7 +264,7 @@ def test_cli_export_errors_exit_codes(capsys: pytest.CaptureFixture[str], air: C
 
 
 def test_export_never_leaves_a_partial_file(air: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lstmcast import export as export_mod
+    from lstmcast import checkpoint as writer_mod  # export writes through checkpoint.write_atomic
 
     target = tmp_path / "m.pt"
     target.write_bytes(b"old")
@@ -272,7 +272,7 @@ def test_export_never_leaves_a_partial_file(air: Case, tmp_path: Path, monkeypat
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export_mod.os, "fsync", broken)
+    monkeypatch.setattr(writer_mod.os, "fsync", broken)
     with pytest.raises(OSError):
         export(air.ckpt, "torchscript", target)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
