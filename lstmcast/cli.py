@@ -279,21 +279,70 @@ def train(
             help="Run directory to go on training from its last.pt, on the same DATA; --epochs N extends a finished run.",
         ),
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            max=1024,
+            help="Train in N local processes with DistributedDataParallel (started as torchrun does; "
+            "--batch-size is the global batch).",
+        ),
+    ] = 1,
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
     config.toml)."""
     assert opts is not None
-    given = {n: _value(opts[n]) for n in opts if _given(ctx, n)}
-    if resume is not None:
-        _resume(data, resume, given, ctx, quiet=opts["quiet"])
-        return
-    cfg = _config(opts)
+    run: dict[str, Any] = {}  # the config file's [run] section, less what the command line gives
     if config is not None:
         from lstmcast import configfile
 
-        cfg = configfile.merge(configfile.read(config), given)
-    _run_training(data, cfg, out=out, project=project, name=name, quiet=opts["quiet"])
+        run = {k: v for k, v in configfile.read_run(config).items() if not _given(ctx, k)}
+    if _given(ctx, "nproc"):
+        if nproc > 1:
+            _launch(data, nproc)
+    elif run.get("nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:  # the workers it starts read the file too
+        _launch(data, run["nproc"])
+    quiet = run.get("quiet", opts["quiet"])
+    if resume is not None:
+        _resume(data, resume, {n: _value(opts[n]) for n in opts if _given(ctx, n)}, ctx, quiet=quiet)
+        return
+    cfg = _resolved_config(ctx, opts, config)
+    out = Path(run["out"]) if "out" in run else out
+    _run_training(
+        data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet
+    )
+
+
+def _resolved_config(ctx: typer.Context, opts: dict[str, Any], config: Path | None) -> RunConfig:
+    """The options as a run configuration: the --config file's, with the options given on the command line over
+    it; without a file, every option's value (given or default)."""
+    if config is None:
+        return _config(opts)
+    from lstmcast import configfile
+
+    return configfile.merge(configfile.read(config), {n: _value(opts[n]) for n in opts if _given(ctx, n)})
+
+
+def _launch(data: str, nproc: int) -> NoReturn:
+    """`train --nproc N`: run this same command line (without --nproc) as N workers of one distributed job."""
+    from lstmcast import distributed
+
+    if distributed.env_group().active:
+        raise ConfigError("--nproc: this is already a process of a distributed job (torchrun); drop --nproc")
+    if data == "-":
+        raise ConfigError("--nproc: every process reads DATA; give a file, not - (standard input)")
+    argv: list[str] = _state.get("argv") or sys.argv[1:]
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    raise SystemExit(distributed.launch(nproc, args))
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -330,8 +379,9 @@ def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context,
 def _run_training(
     data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
 ) -> None:
-    from lstmcast import pipeline, render
+    from lstmcast import distributed, pipeline, render
 
+    quiet = quiet or not distributed.env_group().is_main  # the ranks > 0 of a distributed job train silently
     console = _console()
     report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
@@ -411,6 +461,7 @@ class ReportFormat(str, Enum):
 @app.command()
 @with_model_options
 def backtest(
+    ctx: typer.Context,
     data: DataArg,
     folds: Annotated[int, typer.Option(min=1, help="Number of rolling origins.")] = 3,
     step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
@@ -426,6 +477,16 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="TOML run configuration (e.g. a run's config.toml): backtest that model's settings; options given "
+            "on the command line override it.",
+        ),
+    ] = None,
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Rolling-origin evaluation: train before each of K origins, forecast the next horizon, compare baselines."""
@@ -436,7 +497,7 @@ def backtest(
     quiet = opts["quiet"]
     report = None if quiet else (lambda msg: _note(console, msg))
     result = pipeline.backtest_run(
-        data, _config(opts), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
+        data, _resolved_config(ctx, opts, config), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
         stdin=sys.stdin.buffer, report=report,
     )  # fmt: skip
     title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"
@@ -613,6 +674,9 @@ def _note(console: Console, message: str) -> None:
 
 def _fail(status: ExitStatus, message: str) -> NoReturn:
     first = message.strip().splitlines()[0] if message.strip() else status.name.lower()
+    rank = os.environ.get("RANK", "0")
+    if rank != "0" and not first.startswith(f"rank {rank}:"):  # a worker of a distributed job says which
+        first = f"rank {rank}: {first}"
     try:
         sys.stderr.write(f"lstmcast: error: {first}\n")
         sys.stderr.flush()
@@ -649,7 +713,8 @@ def _quiet_exit() -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map every failure to one line on stderr and an exit code."""
     _install_signal_handlers()
-    if "--debug" in (argv if argv is not None else sys.argv[1:]):
+    _state["argv"] = list(argv if argv is not None else sys.argv[1:])
+    if "--debug" in _state["argv"]:
         _state["debug"] = True
     try:
         code = app(args=argv, standalone_mode=False)

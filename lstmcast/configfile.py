@@ -3,6 +3,8 @@
 The layout is `RunConfig.to_dict()`: sections [data] [window] [model] [train] holding the dataclass field names.
 Command-line flags map to fields by name with dashes as underscores (--val-size -> window.val_size), except
 --hidden -> model.hidden_size and --layers -> model.num_layers. A key left out takes the option's default.
+An optional [run] section holds `train`'s options that are not part of the model's configuration (where the run
+goes, how it is shown and launched: RUN_KEYS); run directories' config.toml files never have one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ else:  # pragma: no cover - Python 3.10
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}
 RENAMED = {"hidden": "hidden_size", "layers": "num_layers"}  # command-line option -> field, where they differ
+RUN = "run"
+RUN_KEYS: dict[str, type] = {"out": str, "name": str, "project": str, "quiet": bool, "nproc": int}
 
 
 def field_of(option: str) -> tuple[str, str] | None:
@@ -37,27 +41,50 @@ def field_of(option: str) -> tuple[str, str] | None:
 
 def read(path: str | Path) -> RunConfig:
     """Parse and validate a TOML run configuration; every error names the file."""
-    path = Path(path)
+    return from_mapping(_parse(Path(path)), str(path))
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """The file's [run] section (RUN_KEYS with their values), checked; {} without one."""
+    raw = _parse(Path(path)).get(RUN, {})
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[{RUN}] must be a table of keys")
+        for key, value in raw.items():
+            kind = RUN_KEYS.get(key)
+            if kind is None:
+                close = difflib.get_close_matches(key, list(RUN_KEYS), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(RUN_KEYS)}"
+                raise ConfigError(f"unknown key {key!r} in [{RUN}]; {hint}")
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigError(f"[{RUN}] {key} = {value!r}: expected {kind.__name__}")
+    except ConfigError as exc:
+        raise ConfigError(f"--config {path}: {exc}") from None
+    return dict(raw)
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"--config {path}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
-    return from_mapping(raw, str(path))
 
 
 def from_mapping(raw: dict[str, Any], where: str = "<config>") -> RunConfig:
-    """A RunConfig from parsed TOML: values of the wrong type are refused (TOML has no null: leave a key out)."""
+    """A RunConfig from parsed TOML: values of the wrong type are refused (TOML has no null: leave a key out).
+    A [run] section is left to read_run."""
     try:
         for name in raw:
-            if name not in SECTIONS:
-                close = difflib.get_close_matches(name, list(SECTIONS), n=1)
-                hint = f"; did you mean [{close[0]}]?" if close else f"; valid sections: {', '.join(SECTIONS)}"
+            if name not in SECTIONS and name != RUN:
+                valid = [*SECTIONS, RUN]
+                close = difflib.get_close_matches(name, valid, n=1)
+                hint = f"; did you mean [{close[0]}]?" if close else f"; valid sections: {', '.join(valid)}"
                 raise ConfigError(f"unknown section [{name}]{hint}")
-        checked = {name: _check_types(name, section) for name, section in raw.items()}
+        checked = {name: _check_types(name, section) for name, section in raw.items() if name != RUN}
         return RunConfig.from_dict(checked)
     except ConfigError as exc:
         raise ConfigError(f"--config {where}: {exc}") from None

@@ -15,3 +15,7 @@ class ConfigError(LstmcastError):
 
 class CheckpointError(LstmcastError):
     """A model file is missing, corrupt, foreign or incompatible (exit code 4)."""
+
+
+class DistributedError(LstmcastError):
+    """Another process of a distributed job stopped or cannot be reached (exit code 1)."""

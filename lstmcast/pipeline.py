@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from lstmcast import checkpoint as ckpt_io
-from lstmcast import configfile, inspection, render
+from lstmcast import configfile, distributed, inspection, render
 from lstmcast.backtest import BacktestResult, backtest, evaluate
 from lstmcast.checkpoint import Checkpoint
 from lstmcast.config import RunConfig
@@ -31,7 +31,7 @@ from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.panel import load_panel
 from lstmcast.resume import ResumePoint, check_same_data
-from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit
+from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit, resolve_device
 from lstmcast.validation import SeriesValidation, validate
 
 Report = Callable[[str], None]
@@ -40,7 +40,7 @@ Report = Callable[[str], None]
 @dataclass
 class TrainRun:
     run_dir: Path
-    checkpoint: Checkpoint
+    checkpoint: Checkpoint | None  # None on the ranks > 0 of a distributed run (rank 0 writes the run)
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
 
@@ -157,8 +157,24 @@ def train_run(
 ) -> TrainRun:
     """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
     config.toml: the resolved configuration). With `resume` (resume.load_point, whose config `cfg` should be),
-    go on training in that run directory from its last.pt; `source` must be the run's data."""
+    go on training in that run directory from its last.pt; `source` must be the run's data.
+
+    In a distributed job (torchrun, or `train --nproc`: see distributed.py) every rank loads and windows the
+    data and trains its shard; rank 0 alone creates the run directory and writes every file."""
     check_training(cfg.train)
+    if distributed.env_group().active and str(source) == "-":
+        raise ConfigError("a distributed run reads DATA in every process: give a file, not - (standard input)")
+    group = distributed.setup(resolve_device(cfg.train.device))
+    try:
+        return _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group)
+    finally:
+        distributed.teardown()
+
+
+def _train(
+    source: str | Path, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
+    report: Report | None, on_epoch_end: EpochCallback | None, resume: ResumePoint | None, group: distributed.Group,
+) -> TrainRun:  # fmt: skip
     panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
@@ -167,7 +183,9 @@ def train_run(
         check_same_data(resume, prep.panel, str(source))
         run_dir = resume.run_dir
     else:
-        run_dir = make_run_dir(out, project, name)
+        run_dir = distributed.share(lambda: make_run_dir(out, project, name))
+    if not group.is_main:  # the other ranks train their shards; rank 0 writes everything
+        return TrainRun(run_dir, None, fit(windows, cfg, resume=None if resume is None else resume.state), {})
     configfile.write(cfg, run_dir / "config.toml")
 
     schema = _schema(prep)

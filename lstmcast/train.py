@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lstmcast import distributed
 from lstmcast.config import RunConfig, TrainConfig
 from lstmcast.errors import ConfigError
 from lstmcast.model import LSTMRegressor
@@ -150,13 +151,21 @@ def step_inputs(
     return xn, future, (y - level) / spread
 
 
-@torch.inference_mode()
 def evaluate_loss(
     model: nn.Module, windows: Windows, starts: torch.Tensor, norm: str, loss_fn: nn.Module, device: torch.device
 ) -> float:
     """Mean loss over windows, in large batches without building a graph."""
-    if len(starts) == 0:
-        return float("nan")
+    total, count = loss_sum(model, windows, starts, norm, loss_fn, device)
+    return total / count if count else float("nan")
+
+
+@torch.inference_mode()
+def loss_sum(
+    model: nn.Module, windows: Windows, starts: torch.Tensor, norm: str, loss_fn: nn.Module, device: torch.device
+) -> tuple[float, int]:
+    """Summed loss over windows and their count (what ranks add up before dividing)."""
+    if len(starts) == 0:  # e.g. a rank whose share of few validation windows is empty
+        return 0.0, 0
     was_training = model.training
     model.eval()
     total = 0.0
@@ -164,7 +173,7 @@ def evaluate_loss(
         xn, future, yn = step_inputs(windows, chunk, norm, device)
         total += float(loss_fn(model(xn, future), yn)) * len(chunk)
     model.train(was_training)
-    return total / len(starts)
+    return total, len(starts)
 
 
 def fit(
@@ -182,11 +191,17 @@ def fit(
     primitives only). Then an interrupted run's `last_state` is the last completed epoch's weights, so that it
     matches `train_state`. resume: such a state plus the model's weights under "weights": training goes on from
     the epoch after it, to `cfg.train.epochs`, exactly as an uninterrupted run would (on CPU).
+
+    Distributed (in a process group, see distributed.setup): DistributedDataParallel; every epoch each rank
+    takes its own contiguous part of every global batch (the batch size is the global one), with the loss
+    weighted so a step equals the single-process step on the whole batch; losses are summed over the ranks and
+    rank 0's early-stopping decision is broadcast, so all ranks stop together. Give the callbacks on rank 0 only.
     """
     tc = default_training(cfg.train, len(windows.train_starts))
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
-    device = resolve_device(tc.device)
+    group = distributed.current()
+    device = distributed.train_device(resolve_device(tc.device), group)
     gen = seed_everything(tc.seed)
     input_size = windows.series.shape[1]
     model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1), windows.known).to(device)
@@ -230,6 +245,13 @@ def fit(
         set_rng_state(resume["rng"], gen, device)
         start = int(resume["epoch"]) + 1
         snapshot, last_weights = {k: v for k, v in resume.items() if k != "weights"}, _copy_state(model)
+    net: nn.Module = model
+    if group.active:
+        with distributed.collective("starting data-parallel training"):
+            net = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+    val_starts = distributed.shard(windows.val_starts, group)
     try:
         for epoch in range(start, epochs + 1):
             t0 = time.perf_counter()
@@ -240,20 +262,30 @@ def fit(
             running, seen = torch.zeros((), device=device), 0
             for b in range(batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
-                xn, future, yn = step_inputs(windows, idx, norm, device)
-                with autocast():
-                    loss = loss_fn(model(xn, future).float(), yn)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                if len(idx) < group.world:
+                    break  # a last batch too small to give every rank a window (the same on all ranks)
+                mine = distributed.shard(idx, group)
+                xn, future, yn = step_inputs(windows, mine, norm, device)
+                with distributed.collective("exchanging gradients"):
+                    with autocast():
+                        loss = loss_fn(net(xn, future).float(), yn)
+                    opt.zero_grad(set_to_none=True)
+                    # DDP averages the ranks' gradients: weight each by its share of the batch -> the batch mean
+                    weight = len(mine) * group.world / len(idx)
+                    scaler.scale(loss * weight if group.active else loss).backward()
                 if tc.clip > 0:
                     scaler.unscale_(opt)
                     nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
                 scaler.step(opt)
                 scaler.update()
-                running += loss.detach() * len(idx)  # no .item(): no device sync per step
-                seen += len(idx)
-            train_loss = float(running) / max(seen, 1)
-            val_loss = evaluate_loss(model, windows, windows.val_starts, norm, loss_fn, device)
+                running += loss.detach() * len(mine)  # no .item(): no device sync per step
+                seen += len(mine)
+            val_total, val_count = loss_sum(model, windows, val_starts, norm, loss_fn, device)
+            train_total, n_seen, val_total, n_val = distributed.all_sum(
+                [float(running), seen, val_total, val_count], device
+            )
+            train_loss = train_total / max(n_seen, 1)
+            val_loss = val_total / n_val if n_val else float("nan")
             log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
             history.append(log)
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
@@ -266,6 +298,9 @@ def fit(
             elif scheduler is not None:
                 scheduler.step()
             improved = val_loss < best_val
+            stop_now = not improved and bad_epochs + 1 >= patience
+            if group.active:  # decided once, on rank 0, so that all ranks stop together
+                improved, stop_now = (bool(v) for v in distributed.from_main([improved, stop_now], device))
             if improved:
                 best_val, best_epoch, bad_epochs = val_loss, epoch, 0
                 best_state = _copy_state(model)
@@ -283,7 +318,7 @@ def fit(
                 on_state(snapshot)
             if on_epoch_end is not None:
                 on_epoch_end(log, model, improved)
-            if bad_epochs >= patience:
+            if stop_now:
                 stop = "early_stop"
                 break
     except KeyboardInterrupt:

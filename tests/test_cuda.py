@@ -39,3 +39,19 @@ def test_cuda_and_cpu_learn_the_same_series(tmp_path: Path) -> None:
     gpu = train_run(AIR, config(device="cuda"), out=tmp_path / "gpu").val_metrics["lstmcast"]["mase"]
     cpu = train_run(AIR, config(device="cpu"), out=tmp_path / "cpu").val_metrics["lstmcast"]["mase"]
     assert abs(gpu - cpu) < 0.5 * max(gpu, cpu)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL data-parallel training needs two GPUs")
+def test_two_gpus_train_with_nccl(tmp_path: Path) -> None:
+    """`--nproc 2 --device cuda`: one GPU per rank over NCCL; the run predicts on the CPU like any other."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstmcast", "train", str(AIR), "--lookback", "24", "--horizon", "12", "--hidden", "16",
+         "--epochs", "3", "--device", "cuda", "--nproc", "2", "--out", str(tmp_path / "run"), "-q"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    frame = predict_run(tmp_path / "run")
+    assert len(frame) == 12 and np.isfinite(frame["forecast"]).all()

@@ -112,6 +112,9 @@ def test_merge_sets_only_the_given_options() -> None:
         ("[model]\nhidden_size = '8'\n", "[model] hidden_size = '8': expected int"),
         ("[model\n", "not valid TOML"),
         ("[model]\nhidden_size = 0\n", "--hidden 0 is out of range"),
+        ("[run]\nprojekt = 'x'\n", "unknown key 'projekt' in [run]; did you mean 'project'?"),
+        ("[run]\nquiet = 1\n", "[run] quiet = 1: expected bool"),
+        ("[rn]\nquiet = true\n", "unknown section [rn]; did you mean [run]?"),
     ],
 )
 def test_bad_config_files_are_usage_errors_naming_the_file(
@@ -124,6 +127,42 @@ def test_bad_config_files_are_usage_errors_naming_the_file(
     assert out == ""
     assert str(path) in err and message in err
     assert not (tmp_path / "r").exists()
+
+
+def test_run_section_places_and_quiets_the_run_and_flags_win(capsys, air_csv: Path, tmp_path: Path) -> None:
+    """[run] supplies train's options that are not model configuration: --project, --name, --out, --quiet."""
+    (tmp_path / "c.toml").write_text(
+        f"[run]\nproject = {str(tmp_path / 'proj')!r}\nname = 'nightly'\nquiet = true\n"
+        "[train]\nepochs = 1\n[model]\nhidden_size = 4\n"
+    )
+    code, out, err = run_main(capsys, "train", air_csv, "--config", tmp_path / "c.toml", *SMALL[:-1])
+    assert code == 0, err
+    assert out == "" and err == ""  # quiet from the file
+    assert (tmp_path / "proj" / "nightly" / "model.pt").is_file()
+    assert configfile.read(tmp_path / "proj" / "nightly" / "config.toml").model.hidden_size == 8  # the flag won
+    assert "[run]" not in (tmp_path / "proj" / "nightly" / "config.toml").read_text()
+    code, _, err = run_main(capsys, "train", air_csv, "--config", tmp_path / "c.toml", "--out", tmp_path / "here")
+    assert code == 0, err
+    assert (tmp_path / "here" / "model.pt").is_file()  # --out over the file's project and name
+    assert [p.name for p in (tmp_path / "proj").iterdir()] == ["nightly"]
+
+
+def test_backtest_reads_a_config_file_like_train(capsys, datasets: Path, tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        "[window]\nlookback = 24\nhorizon = 12\nval_size = 12\n[model]\nhidden_size = 4\n"
+        "[train]\nepochs = 2\nbatch_size = 16\nthreads = 1\n"
+    )
+    data = datasets / "airpassengers.csv"
+    args = ["--folds", "2", "--format", "json", "-q"]
+    code, from_file, err = run_main(capsys, "backtest", data, "--config", tmp_path / "c.toml", *args)
+    assert code == 0, err
+    flags = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "4", "--epochs", "2",
+             "--batch-size", "16", "--threads", "1"]  # fmt: skip
+    code, from_flags, err = run_main(capsys, "backtest", data, *flags, *args)
+    assert code == 0, err
+    assert from_file == from_flags and '"model":"lstmcast"' in from_file
+    code, other, _ = run_main(capsys, "backtest", data, "--config", tmp_path / "c.toml", "--hidden", "8", *args)
+    assert code == 0 and other != from_file  # a flag over the file changes the model
 
 
 def test_read_names_unknown_keys_in_library_use(tmp_path: Path) -> None:
