@@ -14,6 +14,7 @@ Targets
   3 cli         `--help` without torch, pandas or scikit-learn, <= 0.5 s; `predict` <= 1.25 x `import torch, pandas`.
   4 inference   validation and prediction run without graphs (inference_mode) in large batches.
   panel         fit() on 10,000 series x 500 points against one series of the same length.
+  distributed   `train --nproc 1` vs `--nproc 2` (DistributedDataParallel over gloo) on that panel.
   ideas         variants of the bare loop (threads, OpenMP wait policy, batch size, oneDNN, torch.compile, bf16
                 autocast, fused Adam, lstmcast's own extras) as ratios against the bare loop.
 
@@ -696,6 +697,16 @@ def _epoch_seconds(run_dir: Path) -> float:
     return float(rows[-1][4]) if rows else float("nan")
 
 
+def write_panel(s: Settings, tmp: Path) -> Path:
+    """The long panel CSV (series, time, value) of s.panel series x points, one-minute steps."""
+    n_series, points = s.panel
+    path = tmp / "panel.csv"
+    ids = np.repeat(np.arange(n_series), points)
+    values = np.concatenate([synthetic(points, seed=i, period=1440) for i in range(n_series)])
+    write_csv(path, values, 1, ids=ids)
+    return path
+
+
 def panel_memory(s: Settings, tmp: Path) -> tuple[list[list[str]], list[str]]:
     """`lstmcast train --id-col` on a long panel of the same total length, when the CLI has --id-col."""
     if s.quick:
@@ -704,10 +715,7 @@ def panel_memory(s: Settings, tmp: Path) -> tuple[list[list[str]], list[str]]:
     if "--id-col" not in helptext["stdout"]:
         return [], ["panel: not measured (`lstmcast train` has no --id-col)"]
     n_series, points = s.panel
-    path = tmp / "panel.csv"
-    ids = np.repeat(np.arange(n_series), points)
-    values = np.concatenate([synthetic(points, seed=i, period=1440) for i in range(n_series)])
-    write_csv(path, values, 1, ids=ids)
+    path = write_panel(s, tmp)
     size_mb = path.stat().st_size / 2**20
     out = tmp / "run-panel"
     cmd = lstmcast_cmd(
@@ -724,6 +732,72 @@ def panel_memory(s: Settings, tmp: Path) -> tuple[list[list[str]], list[str]]:
         f"{res['wall']:.1f}", f"{epoch:.1f}" if epoch == epoch else "-", status,
     ]  # fmt: skip
     return [row], [f"panel: --val-size {HORIZON} per series ({n_series:,} validation windows per epoch)"]
+
+
+# ------------------------------------------------------------------------------------------- distributed
+
+
+def section_distributed(s: Settings, tmp: Path) -> None:
+    """`lstmcast train --nproc 1` against `--nproc 2` (DDP, gloo) on the panel: the same global batches."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        log("distributed: this torch has no torch.distributed; skipped")
+        return
+    log(f"distributed: train --nproc 1 vs 2 on {s.panel[0]:,} x {s.panel[1]}")
+    path = write_panel(s, tmp)
+    steps, batch, epochs = (10, 64, 2) if s.quick else (40, 256, 3)
+    env = {**os.environ, "OMP_NUM_THREADS": str(s.threads)}
+
+    def train(nproc: int, rep: int) -> dict[str, Any]:
+        out = tmp / f"run-ddp{nproc}-{rep}"
+        cmd = lstmcast_cmd(
+            "train", str(path), "--id-col", "series", "--lookback", "48", "--horizon", str(HORIZON), "--val-size",
+            str(HORIZON), "--hidden", "32", "--batch-size", str(batch), "--steps-per-epoch", str(steps), "--epochs",
+            str(epochs), "--patience", str(epochs), "--threads", str(s.threads), "--device", "cpu", "--quiet",
+            "--nproc", str(nproc), "--out", str(out),
+        )  # fmt: skip
+        res = run_child(cmd, timeout=600, env=env)
+        rows = [ln.split(",") for ln in (out / "metrics.csv").read_text().splitlines()[1:]] if res["rc"] == 0 else []
+        res["epoch_s"] = median([float(r[4]) for r in rows[1:]] or [float("nan")])  # epochs after the first
+        res["loss"] = float(rows[-1][1]) if rows else float("nan")
+        return res
+
+    reps = 1 if s.quick else 2
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for r in range(reps):  # alternate which goes first
+        for n in (1, 2) if r % 2 == 0 else (2, 1):
+            runs[n].append(train(n, r))
+    path.unlink()
+    rows, ratios = [], []
+    for n, results in runs.items():
+        good = [x for x in results if x["rc"] == 0]
+        if not good:
+            rows.append([f"--nproc {n}", "-", "-", "-", "-", fail_note(results[0])])
+            continue
+        epoch = median([x["epoch_s"] for x in good])
+        rows.append([
+            f"--nproc {n}", f"{epoch:.2f}", f"{steps * batch / epoch:,.0f}", f"{median([x['wall'] for x in good]):.1f}",
+            f"{good[-1]['loss']:.5f}", "",
+        ])  # fmt: skip
+    for one, two in zip(runs[1], runs[2]):
+        if one["rc"] == 0 and two["rc"] == 0:
+            ratios.append(one["epoch_s"] / two["epoch_s"])
+    if ratios:
+        rows[-1][-1] = f"2 vs 1: {median(ratios):.2f} x windows/s {spread(ratios)}"
+    table(
+        "Distributed: the same training in 1 and 2 processes (DistributedDataParallel, gloo, one thread each)",
+        ["run", "epoch s", "train windows/s", "wall s", "last train loss", "ratio"],
+        rows,
+        [
+            f"`lstmcast train panel.csv --id-col series --lookback 48 --horizon {HORIZON} --batch-size {batch} "
+            f"--steps-per-epoch {steps} --epochs {epochs} --threads {s.threads} --nproc N`; epoch s: median of the "
+            "epochs after the first (validation of every series included, sharded over the ranks)",
+            f"this machine has {os.cpu_count()} cores: two processes share them with the launcher and pay for the "
+            "gradient all-reduce every step, so the ratio shows the overhead, not a speed-up; more cores or "
+            "machines are where --nproc / torchrun gain",
+        ],
+    )
 
 
 # -------------------------------------------------------------------------------------------- target 3: CLI
@@ -1100,6 +1174,7 @@ SECTIONS: dict[str, Callable[[Settings, Path], None]] = {
     "throughput": section_throughput,
     "panel": section_panel,
     "memory": section_memory,
+    "distributed": section_distributed,
     "cli": section_cli,
     "inference": section_inference,
     "ideas": section_ideas,
