@@ -102,27 +102,46 @@ def forecast_with_bands(
             x = torch.cat([x, new.to(x.dtype)], dim=1)[:, -lookback:]
     z = torch.cat(out, dim=1)[:, :steps].double().numpy()
     spread = torch.cat(spreads, dim=1)[:, :steps].double().numpy()
-    rows_arr = np.asarray(rows)
-    bands: Bands = {}
+    return _to_original(scaling, np.asarray(rows), z, spread, table, levels)
+
+
+def _to_original(
+    scaling: PanelScaling, rows: np.ndarray, z: np.ndarray, spread: np.ndarray, table: np.ndarray | None,
+    levels: Sequence[float],
+) -> tuple[np.ndarray, Bands]:  # fmt: skip
+    """Forecasts and their conformal bands in original units. Shapes: rows (S,), z (S, P) scaled forecasts,
+    spread (S, P) or (S, 1) each window's spread -> (S, P), {level: ((S, P), (S, P))}."""
     if levels and table is None:
         raise DataError("this model has no interval calibration; retrain it with this version of lstmcast")
+    bands: Bands = {}
     for level in levels:
-        width = half_width(np.asarray(table), level, steps)[None, :] * spread  # (S, steps), scaled units
-        bands[level] = (scaling.inverse_rows(rows_arr, z - width), scaling.inverse_rows(rows_arr, z + width))
-    return scaling.inverse_rows(rows_arr, z), bands
+        width = half_width(np.asarray(table), level, z.shape[1])[None, :] * spread  # (S, P), scaled units
+        bands[level] = (scaling.inverse_rows(rows, z - width), scaling.inverse_rows(rows, z + width))
+    return scaling.inverse_rows(rows, z), bands
 
 
 def forecast_windows(
-    model: LSTMRegressor, scaling: PanelScaling, windows: Windows, starts: torch.Tensor, norm: str
-) -> np.ndarray:
-    """Forecasts (original units) for the windows starting at `starts`: (len(starts), H)."""
+    model: LSTMRegressor,
+    scaling: PanelScaling,
+    windows: Windows,
+    starts: torch.Tensor,
+    norm: str,
+    table: np.ndarray | None = None,
+    levels: Sequence[float] = (),
+) -> tuple[np.ndarray, Bands]:
+    """Forecasts (original units) for the windows starting at `starts`, and their conformal bands at `levels`
+    from a calibration table. Shapes: -> (len(starts), H), {level: (lo, hi)} of the same shape."""
     if len(starts) == 0:
-        return np.empty((0, windows.horizon))
-    chunks = []
+        empty = np.empty((0, windows.horizon))
+        return empty, {level: (empty, empty) for level in levels}
+    z, spread = [], []
     for chunk in torch.split(starts, BATCH):
         x, future, _ = windows.gather(chunk)  # (B, L, C), (B, H, K)
-        chunks.append(predict_scaled(model, x, future, norm).double().numpy())
-    return scaling.inverse_rows(windows.series_of(starts).numpy(), np.concatenate(chunks))
+        pred, sp = _predict(model, x, future, norm)  # (B, H), (B, 1)
+        z.append(pred.double().numpy())
+        spread.append(sp.double().numpy())
+    rows = windows.series_of(starts).numpy()
+    return _to_original(scaling, rows, np.concatenate(z), np.concatenate(spread), table, levels)
 
 
 def check_compatible(ckpt: Checkpoint, panel: Sequence[Series], report: Report | None = None) -> list[int]:

@@ -45,6 +45,7 @@ class TrainRun:
     val_metrics: dict[str, dict[str, float]]
 
 
+FIGURE_LEVELS = (80.0, 95.0)  # the interval bands forecast.png draws
 RUN_MARK = ".lstmcast-run"  # created exclusively in a --out directory: two runs can never share one
 MIN_FREE_BYTES = 8 * 1024 * 1024  # a small run's files; less free space than this fails before training
 
@@ -209,8 +210,9 @@ def _train(
         resume=None if resume is None else resume.state,
     )  # fmt: skip
     season = season_length(prep.panel[0].freq)
+    table = calibrate(result.model, windows, cfg.window.norm)
     val_metrics, per_series = validate(
-        result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season
+        result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season, table, FIGURE_LEVELS
     )
     history = result.history
     losses = {
@@ -222,7 +224,6 @@ def _train(
     metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
         f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()
     }
-    table = calibrate(result.model, windows, cfg.window.norm)
     final = Checkpoint(
         cfg, prep.scaling, prep.layout, schema, stored, result.model, n_rows, table, metrics, losses, info
     )  # fmt: skip
@@ -284,7 +285,8 @@ def _forecast_figure(path: Path, per_series: list[SeriesValidation], horizon: in
         segs = []
         for i in pick:
             t = np.arange(v.origins[i], v.origins[i] + horizon)
-            segs.append((t if s.index is None else s.index[t], v.forecasts[i]))
+            bands = {lv: (lo[i], hi[i]) for lv, (lo, hi) in v.bands.items()}
+            segs.append((t if s.index is None else s.index[t], v.forecasts[i], bands))
         title = s.target if s.id is None else f"{s.id}"
         panels.append((title, times, s.values[lo:], segs))
     render.forecast_grid(path, panels, f"Validation forecasts: {per_series[0].series.target}")

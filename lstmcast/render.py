@@ -96,11 +96,13 @@ Panel = tuple[str, Any, Any, Any]  # title, times, actual values, forecast lines
 
 
 def forecast_grid(path: Path, panels: Sequence[Panel], title: str, ylabel: str = "") -> Path:
-    """A small grid (one plot per series, up to four): actuals with forecast segments (times, values) over them."""
+    """A small grid (one plot per series, up to four): actuals with forecast segments over them, each (times,
+    values, {level: (lo, hi)}) drawn with its interval bands."""
     fig, axes, plt = _grid(len(panels))
     for ax, (name, times, actual, segments) in zip(axes, panels):
         ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
-        for i, (t, v) in enumerate(segments):
+        for i, (t, v, bands) in enumerate(segments):
+            _bands(ax, t, bands, first=i == 0)
             ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None)
         ax.set_title(name, fontsize=10)
         ax.set_ylabel(ylabel)
@@ -110,16 +112,12 @@ def forecast_grid(path: Path, panels: Sequence[Panel], title: str, ylabel: str =
     return _save(fig, plt, path)
 
 
-def forecast_figure(
-    path: Path,
-    times: Sequence[Any],
-    actual: Sequence[float],
-    segments: Sequence[tuple[Sequence[Any], Sequence[float]]],
-    title: str,
-    ylabel: str,
-) -> Path:
-    """Actual series with forecast segments (each: times, values) drawn over it."""
-    return forecast_grid(path, [(title, times, actual, segments)], title, ylabel)
+def _bands(ax: Any, times: Sequence[Any], bands: Mapping[Any, tuple[Any, Any]], first: bool) -> None:
+    """Interval bands {level: (lo, hi)} around a forecast: the widest first and lightest."""
+    for j, lv in enumerate(sorted(bands, key=float, reverse=True)):
+        lo, hi = bands[lv]
+        ax.fill_between(list(times), list(lo), list(hi), color="tab:orange", alpha=0.15 + 0.15 * j, linewidth=0,
+                        label=f"{float(lv):g}% interval" if first else None)  # fmt: skip
 
 
 def _grid(n: int) -> tuple[Any, list[Any], Any]:
@@ -220,10 +218,8 @@ def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
     for ax, (name, times, actual, folds) in zip(axes, panels):
         ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
         for i, (t, preds) in enumerate(folds):
-            levels = sorted((k[3:] for k in preds if k.startswith("lo_")), key=float, reverse=True)
-            for j, lv in enumerate(levels):  # widest band first, lightest
-                ax.fill_between(list(t), list(preds[f"lo_{lv}"]), list(preds[f"hi_{lv}"]), color="tab:orange",
-                                alpha=0.15 + 0.15 * j, linewidth=0, label=f"{lv}% interval" if i == 0 else None)  # fmt: skip
+            levels = [k[3:] for k in preds if k.startswith("lo_")]
+            _bands(ax, t, {lv: (preds[f"lo_{lv}"], preds[f"hi_{lv}"]) for lv in levels}, first=i == 0)
             for model, (color, ls) in styles.items():
                 if model in preds:
                     ax.plot(list(t), list(preds[model]), color=color, linestyle=ls, linewidth=1.5,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lstmcast.data import Series
-from lstmcast.forecast import forecast_windows
+from lstmcast.forecast import Bands, forecast_windows
 from lstmcast.metrics import mean_scores, point_metrics
 from lstmcast.model import LSTMRegressor
 from lstmcast.scaling import PanelScaling
@@ -16,7 +16,8 @@ from lstmcast.windows import Windows
 
 @dataclass
 class SeriesValidation:
-    """One series' validation: origins (positions of the first forecast point), forecasts and actuals (W, H)."""
+    """One series' validation: origins (positions of the first forecast point), forecasts and actuals (W, H),
+    and the forecasts' conformal bands {level: (lo, hi)} when asked for."""
 
     series: Series
     n_train: int
@@ -24,6 +25,7 @@ class SeriesValidation:
     forecasts: np.ndarray
     actual: np.ndarray
     snaive: np.ndarray
+    bands: Bands
 
 
 def seasonal_naive_at(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
@@ -46,14 +48,16 @@ def validate(
     n_trains: list[int],
     norm: str,
     season: int,
+    table: np.ndarray | None = None,
+    levels: tuple[float, ...] = (),
 ) -> tuple[dict[str, dict[str, float]], list[SeriesValidation]]:
     """Forecast every validation window (original units) and score it against seasonal naive.
 
     Returns pooled scores per model (MASE: mean over series of each series' MASE, scaled by its training part)
-    and each series' forecasts for figures.
+    and each series' forecasts (with bands at `levels` from the calibration `table`) for figures.
     """
     starts = windows.val_starts
-    preds = forecast_windows(model, scaling, windows, starts, norm)  # (W, H)
+    preds, bands = forecast_windows(model, scaling, windows, starts, norm, table, levels)  # (W, H)
     rows = windows.series_of(starts).numpy()
     lookback, horizon = windows.lookback, windows.horizon
     offsets = windows.offsets.numpy()
@@ -64,7 +68,8 @@ def validate(
         origins = starts.numpy()[sel] - offsets[k] + lookback
         actual = s.values[origins[:, None] + np.arange(horizon)[None, :]]
         snaive = seasonal_naive_at(s.values, origins, horizon, season)
-        per_series.append(SeriesValidation(s, n_train, origins, preds[sel], actual, snaive))
+        own = {lv: (lo[sel], hi[sel]) for lv, (lo, hi) in bands.items()}
+        per_series.append(SeriesValidation(s, n_train, origins, preds[sel], actual, snaive, own))
         insample = s.values[:n_train]
         pooled["lstmcast"].append(point_metrics(actual, preds[sel], insample, season))
         pooled["seasonal naive"].append(point_metrics(actual, snaive, insample, season))

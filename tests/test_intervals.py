@@ -117,6 +117,29 @@ def test_calibration_covers_its_own_errors_at_every_level(tiny_run, air_prep):
         assert (inside >= level / 100 - 1e-9).all(), level
 
 
+def test_validation_forecasts_carry_the_bands_forecast_png_draws(tiny_run, air_prep):
+    """validate(table, levels): each validation forecast with its bands, as predict would give them: nested,
+    around the forecast, and as wide as the table says times the window's spread (original units)."""
+    from lstmcast.validation import validate
+
+    ckpt, prep = tiny_run.checkpoint, air_prep
+    _, per_series = validate(
+        ckpt.model, prep.scaling, prep.windows, prep.panel, prep.n_trains, "window", 12, ckpt.calibration, (80, 95)
+    )
+    v = per_series[0]
+    (lo80, hi80), (lo95, hi95) = v.bands[80], v.bands[95]
+    assert lo80.shape == v.forecasts.shape == hi95.shape
+    assert (lo95 <= lo80).all() and (lo80 <= v.forecasts).all() and (v.forecasts <= hi80).all()
+    assert (hi80 <= hi95).all() and (hi95 > lo95).all()
+    x, _, _ = prep.windows.gather(prep.windows.val_starts)
+    _, _, spread = normalise(x, "window")
+    scale = prep.scaling.inverse_rows(np.zeros(1, dtype=int), np.ones((1, 1))) - prep.scaling.inverse_rows(
+        np.zeros(1, dtype=int), np.zeros((1, 1))
+    )  # original units per scaled unit
+    expected = half_width(ckpt.calibration, 80, 12)[None, :] * spread.double().numpy() * scale
+    np.testing.assert_allclose((hi80 - lo80) / 2, expected, rtol=1e-6)
+
+
 def test_half_width_interpolates_between_levels():
     horizon = 4
     table = GRID[:, None] * np.arange(1, horizon + 1)[None, :] / 100  # width at level p, step h: p/100 * h
