@@ -146,6 +146,15 @@ TargetOpt = Annotated[
 ]
 TimeOpt = Annotated[str | None, typer.Option("--time-col", help="Time column (default: the one date column).")]
 FillOpt = Annotated[Fill, typer.Option(help="What to do with missing values.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        exists=True,
+        dir_okay=False,
+        help="TOML run configuration (e.g. a run's config.toml); options given on the command line override it.",
+    ),
+]
 
 
 def _model_options(
@@ -261,15 +270,7 @@ def train(
     ] = None,
     name: Annotated[str, typer.Option(help="Run name under --project (runs/NAME, NAME2, ...).")] = "train",
     project: Annotated[Path, typer.Option(help="Parent directory of run directories.")] = Path("runs"),
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            exists=True,
-            dir_okay=False,
-            help="TOML run configuration (e.g. a run's config.toml); options given on the command line override it.",
-        ),
-    ] = None,
+    config: ConfigOpt = None,
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -477,16 +478,7 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            exists=True,
-            dir_okay=False,
-            help="TOML run configuration (e.g. a run's config.toml): backtest that model's settings; options given "
-            "on the command line override it.",
-        ),
-    ] = None,
+    config: ConfigOpt = None,
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Rolling-origin evaluation: train before each of K origins, forecast the next horizon, compare baselines."""

@@ -126,23 +126,23 @@ def collective(what: str) -> Iterator[None]:
 
 def all_sum(values: Sequence[float], device: torch.device) -> list[float]:
     """Sum numbers over the ranks (float64, so counts stay exact)."""
-    group = current()
-    if not group.active:
-        return [float(v) for v in values]
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
-    with collective("summing losses over the ranks"):
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return [float(v) for v in t.cpu()]
+    return _exchange(values, device, "summing losses over the ranks", lambda t: dist.all_reduce(t, dist.ReduceOp.SUM))
 
 
 def from_main(values: Sequence[float], device: torch.device) -> list[float]:
     """Rank 0's numbers on every rank: a decision taken once (e.g. stop early) that all ranks follow."""
-    group = current()
-    if not group.active:
+    return _exchange(values, device, "receiving rank 0's decision", lambda t: dist.broadcast(t, src=0))
+
+
+def _exchange(
+    values: Sequence[float], device: torch.device, what: str, op: Callable[[torch.Tensor], object]
+) -> list[float]:
+    """Run the collective `op` in place on the numbers as one float64 tensor (nothing outside a job)."""
+    if not current().active:
         return [float(v) for v in values]
     t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
-    with collective("receiving rank 0's decision"):
-        dist.broadcast(t, src=0)
+    with collective(what):
+        op(t)
     return [float(v) for v in t.cpu()]
 
 
