@@ -1,9 +1,11 @@
-"""Prediction intervals by split-conformal calibration, and the scores that check them (coverage, MSIS).
+"""Prediction intervals by conformal calibration, and the scores that check them (coverage, MSIS).
 
-At train time the model forecasts calibration windows it was not fitted on (the validation windows, topped up
-with the most recent training windows when there are few). The absolute errors, divided by each window's own
-spread (the window normalisation), give per horizon step an error distribution; its quantiles are stored. A
-forecast's interval at level p is forecast +- q_p(step) x spread, so intervals scale with the series' level.
+Errors are absolute forecast errors divided by each window's own spread (the window normalisation). Per horizon step,
+the finite-sample conformal quantiles of the training windows' errors give the shape of the error distribution from
+many windows; but the model was fitted on those windows, so the errors are too small. Each step's quantiles are
+widened by the generalisation gap: how much larger the validation windows' errors (not fitted on) are than the
+training windows', at least 1. A forecast's interval at level p is forecast +- q_p(step) x gap(step) x spread, so
+intervals scale with the series' level.
 """
 
 from __future__ import annotations
@@ -17,30 +19,12 @@ from lstmcast.model import LSTMRegressor
 from lstmcast.windows import Windows, normalise
 
 GRID = np.arange(1, 100, dtype="float64")  # stored levels, in %
-MIN_WINDOWS = 30  # calibration windows wanted; fewer validation windows are topped up from training ones
-
-
-def calibration_starts(windows: Windows) -> torch.Tensor:
-    """Validation windows, plus each series' latest training windows when there are fewer than MIN_WINDOWS
-    (spread evenly over the series of a panel, not all taken from the last one)."""
-    val, train = windows.val_starts, windows.train_starts
-    if len(val) >= MIN_WINDOWS or len(train) == 0:
-        return val
-    series = windows.series_of(train)  # (W,) sorted, since starts ascend within and across series
-    count = int(series.max()) + 1
-    per = -(-(MIN_WINDOWS - len(val)) // count)
-    ends = torch.searchsorted(series, torch.arange(count), right=True)  # one past each series' last window
-    picks = [
-        train[max(int(lo), int(end) - per) : int(end)]
-        for lo, end in zip(torch.cat([torch.zeros(1, dtype=ends.dtype), ends[:-1]]), ends)
-    ]
-    return torch.cat([*picks, val])
+MAX_WINDOWS = 20_000  # calibration reads at most this many windows of each part, evenly spaced (long series)
 
 
 @torch.inference_mode()
-def calibrate(model: LSTMRegressor, windows: Windows, norm: str) -> np.ndarray:
-    """Conformal quantiles of the scaled absolute error per horizon step. Shapes: -> (len(GRID), H)."""
-    starts = calibration_starts(windows)
+def scaled_errors(model: LSTMRegressor, windows: Windows, starts: torch.Tensor, norm: str) -> np.ndarray:
+    """Absolute errors of the windows at `starts`, divided by each window's spread. Shapes: -> (len(starts), H)."""
     model.eval()
     errors = []
     for chunk in torch.split(starts, 4096):
@@ -48,11 +32,38 @@ def calibrate(model: LSTMRegressor, windows: Windows, norm: str) -> np.ndarray:
         xn, level, spread = normalise(x, norm)
         pred = model(xn, future)  # (B, H) in normalised units
         errors.append(((y - level) / spread - pred).abs().double().numpy())
-    err = np.concatenate(errors)  # (W, H)
-    n = len(err)
+    return np.concatenate(errors) if errors else np.empty((0, windows.horizon))
+
+
+def generalisation_gap(train: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """How much larger errors are out of sample, per horizon step: the mean validation error over the mean training
+    error, each first made non-decreasing in the step (its running maximum, so that a step with few or lucky
+    validation errors borrows from the steps before it); at least 1, held-out errors never narrow the intervals.
+    Shapes: train (W, H), val (V, H) -> (H,)."""
+    if not len(train) or not len(val):
+        return np.ones(train.shape[1])
+    fitted = np.maximum.accumulate(train.mean(axis=0))
+    held_out = np.maximum.accumulate(val.mean(axis=0))
+    ratio = np.divide(held_out, fitted, out=np.ones_like(fitted), where=fitted > 0)
+    return np.maximum(1.0, ratio)
+
+
+def calibrate(model: LSTMRegressor, windows: Windows, norm: str) -> np.ndarray:
+    """Conformal quantiles of the training windows' scaled absolute errors per horizon step, times that step's
+    generalisation gap. Shapes: -> (len(GRID), H)."""
+    train = scaled_errors(model, windows, _spaced(windows.train_starts), norm)  # (W, H)
+    val = scaled_errors(model, windows, _spaced(windows.val_starts), norm)  # (V, H)
+    n = len(train)
     # Finite-sample correction: the ceil((n + 1) p) / n empirical quantile (capped at the largest error).
     probs = np.minimum(np.ceil((n + 1) * GRID / 100) / n, 1.0)
-    return np.quantile(err, probs, axis=0, method="higher")
+    return np.quantile(train, probs, axis=0, method="higher") * generalisation_gap(train, val)[None, :]
+
+
+def _spaced(starts: torch.Tensor, most: int = MAX_WINDOWS) -> torch.Tensor:
+    """At most `most` of the window starts, evenly spaced over them (all of them when there are fewer)."""
+    if len(starts) <= most:
+        return starts
+    return starts[torch.linspace(0, len(starts) - 1, most).round().long()]
 
 
 def half_width(table: np.ndarray, level: float, steps: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
 from lstmcast.data import load_series
 from lstmcast.fitting import prepare
 from lstmcast.forecast import predict_scaled
-from lstmcast.intervals import GRID, calibrate, calibration_starts, half_width
+from lstmcast.intervals import GRID, calibrate, generalisation_gap, half_width
 from lstmcast.windows import normalise
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -102,18 +102,24 @@ def test_calibrate_gives_a_table_non_decreasing_in_level(tiny_run, air_prep):
     np.testing.assert_allclose(table, ckpt.calibration, rtol=1e-6)  # what training stored
 
 
-def test_calibration_covers_its_own_errors_at_every_level(tiny_run, air_prep):
-    """Conformal quantiles: at level p at least p % of the calibration errors lie within the stored width."""
+def test_calibration_covers_the_training_errors_widened_by_the_gap(tiny_run, air_prep):
+    """Conformal quantiles: at level p at least p % of the training windows' errors lie within the stored width
+    divided by the generalisation gap (the validation over the training mean error, at least 1)."""
     ckpt, windows = tiny_run.checkpoint, air_prep.windows
-    starts = calibration_starts(windows)
-    assert len(starts) >= 30
-    x, future, y = windows.gather(starts)
-    _, _, spread = normalise(x, ckpt.config.window.norm)
-    pred = predict_scaled(ckpt.model, x, future, ckpt.config.window.norm)  # scaled units
-    errors = ((y - pred).abs() / spread).double().numpy()  # (W, H) in normalised units
-    table = ckpt.calibration
+    norm = ckpt.config.window.norm
+
+    def errors(starts):
+        x, future, y = windows.gather(starts)
+        _, _, spread = normalise(x, norm)
+        pred = predict_scaled(ckpt.model, x, future, norm)  # scaled units
+        return ((y - pred).abs() / spread).double().numpy()  # (W, H) in normalised units
+
+    train, val = errors(windows.train_starts), errors(windows.val_starts)
+    gap = np.maximum(1.0, np.maximum.accumulate(val.mean(axis=0)) / np.maximum.accumulate(train.mean(axis=0)))
+    np.testing.assert_allclose(generalisation_gap(train, val), gap, rtol=1e-6)
+    table = ckpt.calibration / gap[None, :]
     for j, level in enumerate(GRID):
-        inside = (errors <= table[j] * (1 + 1e-6) + 1e-9).mean(axis=0)
+        inside = (train <= table[j] * (1 + 1e-6) + 1e-9).mean(axis=0)
         assert (inside >= level / 100 - 1e-9).all(), level
 
 
@@ -138,6 +144,28 @@ def test_validation_forecasts_carry_the_bands_forecast_png_draws(tiny_run, air_p
     )  # original units per scaled unit
     expected = half_width(ckpt.calibration, 80, 12)[None, :] * spread.double().numpy() * scale
     np.testing.assert_allclose((hi80 - lo80) / 2, expected, rtol=1e-6)
+
+
+def test_generalisation_gap_per_step_widens_only():
+    train = np.full((50, 4), 0.5)
+    val = np.array([[1.0, 0.25, 2.0, 0.5]] * 3)  # a lucky second step borrows the first step's error
+    np.testing.assert_allclose(generalisation_gap(train, val), [2.0, 2.0, 4.0, 4.0])
+    lucky = np.full((3, 4), 0.25)
+    np.testing.assert_allclose(generalisation_gap(train, lucky), 1.0)  # held-out errors never narrow the intervals
+    np.testing.assert_allclose(generalisation_gap(np.zeros((50, 4)), lucky), 1.0)  # a perfect fit: no ratio
+
+
+def test_long_series_calibrate_on_evenly_spaced_windows():
+    import torch
+
+    from lstmcast.intervals import MAX_WINDOWS, _spaced
+
+    starts = torch.arange(7, 7 + 3 * MAX_WINDOWS)
+    picked = _spaced(starts)
+    assert len(picked) == MAX_WINDOWS and len(picked.unique()) == MAX_WINDOWS
+    assert picked[0] == starts[0] and picked[-1] == starts[-1]
+    assert (picked.diff() >= 2).all() and (picked.diff() <= 4).all()  # spread over all of them
+    assert torch.equal(_spaced(starts[:100]), starts[:100])
 
 
 def test_half_width_interpolates_between_levels():
