@@ -260,7 +260,9 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         series_info = dict(raw["series"])
         ids, last_times, n_rows = list(series_info["ids"]), list(series_info["last_time"]), list(series_info["n_rows"])
         with torch.device("meta"):  # shapes only: a hostile config must not make us allocate a huge network
-            net = LSTMRegressor(cfg.model, layout.channels, int(cfg.window.horizon or 1), layout.known)
+            net = LSTMRegressor(
+                cfg.model, layout.channels, int(cfg.window.horizon or 1), layout.known, layout.known_ahead
+            )
         state = raw["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise TypeError("weights are not a mapping of tensors")
@@ -270,6 +272,11 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         raise CheckpointError(f"{path}: malformed checkpoint ({str(exc)[:160]})") from None
     expected = net.state_dict()
     if set(state) != set(expected):
+        if layout.known_ahead and not any(k.startswith("ahead_net.") for k in state):
+            raise CheckpointError(
+                f"{path}: this model was saved by an older lstmcast, whose future covariates entered the network "
+                "differently; train it again with this version"
+            )
         raise CheckpointError(f"{path}: the weights do not match the stored model configuration")
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):

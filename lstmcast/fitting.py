@@ -104,7 +104,7 @@ def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None =
         [None if s.covariates is None else s.covariates[:n] for s, n in zip(panel, n_trains)],
     )
     parts = [channels(s, scaling, i, layout) for i, s in enumerate(panel)]
-    windows = make_panel_windows(parts, cfg.window, n_trains, known=layout.known)
+    windows = make_panel_windows(parts, cfg.window, n_trains, known=layout.known, ahead=layout.known_ahead)
     cfg = replace(cfg, train=default_training(cfg.train, len(windows.train_starts)))
     return Prepared(cfg, panel, scaling, windows, n_trains, layout)
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from lstmcast.config import ModelConfig
 
+AHEAD_WIDTH = 16  # hidden units of the per-step network for known-ahead covariates
 _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -14,15 +15,18 @@ class LSTMRegressor(nn.Module):
     """(B, L, F) window (and (B, H, K) known future features) -> (B, H) forecast.
 
     With `bidirectional`, the head sees the forward direction's output at the last step and the backward
-    direction's output at the first step: the backward pass has read the whole window by then.
+    direction's output at the first step: the backward pass has read the whole window by then. Of the K known
+    future channels, the first `ahead` are future covariates: with them, every step's known channels also pass
+    through `ahead_net`, shared by the steps, and add to that step's output.
     """
 
-    def __init__(self, cfg: ModelConfig, input_size: int, horizon: int, future_size: int = 0) -> None:
+    def __init__(self, cfg: ModelConfig, input_size: int, horizon: int, future_size: int = 0, ahead: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.input_size = input_size
         self.horizon = horizon
         self.future_size = future_size
+        self.ahead = ahead  # the first `ahead` of the future_size known channels are known-ahead covariates
         kwargs: dict = {
             "input_size": input_size,
             "hidden_size": cfg.hidden_size,
@@ -36,9 +40,15 @@ class LSTMRegressor(nn.Module):
         self.rnn = _CELLS[cfg.cell](**kwargs)
         self.out_size = cfg.proj_size or cfg.hidden_size
         directions = 2 if cfg.bidirectional else 1
-        # The head also reads what is known about the horizon steps (calendar, future covariates), so the direct
-        # multi-step output knows which hours or weekdays it is forecasting.
-        self.head = nn.Linear(directions * self.out_size + horizon * future_size, horizon)
+        # The head also reads the calendar of the horizon steps, so the direct multi-step output knows which hours
+        # or weekdays it is forecasting.
+        self.head = nn.Linear(directions * self.out_size + horizon * (future_size - ahead), horizon)
+        # Known-ahead covariates (with that step's calendar) go through one small network shared by every horizon
+        # step, added to that step's output: a few dozen weights, not H x K per step, so a year of daily data can
+        # learn a non-linear effect (temperature on demand) instead of overfitting a flattened H x K input.
+        self.ahead_net = (
+            nn.Sequential(nn.Linear(future_size, AHEAD_WIDTH), nn.Tanh(), nn.Linear(AHEAD_WIDTH, 1)) if ahead else None
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Shapes: x (B, L, F) -> (B, D * P), P = proj_size or hidden_size, D = 1 or 2 directions."""
@@ -55,5 +65,8 @@ class LSTMRegressor(nn.Module):
         if self.future_size:
             if future is None:
                 raise ValueError("this model needs the known future features of the horizon steps")
-            z = torch.cat([z, future.flatten(1)], dim=1)  # (B, D * P + H * K)
+            calendar = future[:, :, self.ahead :]  # (B, H, K - ahead)
+            z = torch.cat([z, calendar.flatten(1)], dim=1)  # (B, D * P + H * (K - ahead))
+            if self.ahead_net is not None:
+                return self.head(z) + self.ahead_net(future).squeeze(-1)  # (B, H) + (B, H, K) -> (B, H)
         return self.head(z)  # (B, H)

@@ -192,7 +192,7 @@ def _train(
     schema = _schema(prep)
     stored = [s.tail(lookback) for s in prep.panel]
     n_rows = [len(s) for s in prep.panel]
-    model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known)
+    model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known, prep.layout.known_ahead)
     base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows)
 
     pending: dict[str, Any] = {}  # the resume state of the epoch just ended (fit's on_state comes first)

@@ -204,7 +204,7 @@ def fit(
     device = distributed.train_device(resolve_device(tc.device), group)
     gen = seed_everything(tc.seed)
     input_size = windows.series.shape[1]
-    model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1), windows.known).to(device)
+    model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1), windows.known, windows.ahead).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     loss_fn = loss_function(tc.loss)
     norm = cfg.window.norm

@@ -87,6 +87,7 @@ class Windows:
     val_starts: torch.Tensor
     offsets: torch.Tensor
     known: int = 0
+    ahead: int = 0  # of the `known` channels, the first `ahead` are known-ahead covariates (the rest calendar)
 
     @property
     def view(self) -> torch.Tensor:
@@ -121,7 +122,9 @@ def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int, features: 
     return make_panel_windows([target], cfg, [n_train], known=known)
 
 
-def make_panel_windows(parts: list[np.ndarray], cfg: WindowConfig, n_trains: list[int], known: int = 0) -> Windows:
+def make_panel_windows(
+    parts: list[np.ndarray], cfg: WindowConfig, n_trains: list[int], known: int = 0, ahead: int = 0
+) -> Windows:
     """Windows over several series, each (N_i, C) with its first `n_trains[i]` points for training.
 
     Training windows lie wholly in a series' training part; validation windows have their targets in the rest
@@ -139,7 +142,7 @@ def make_panel_windows(parts: list[np.ndarray], cfg: WindowConfig, n_trains: lis
         val.append(torch.arange(off + max(0, n_train - lookback), off + max(0, n - width + 1), dtype=torch.int64))
     data = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     series = torch.from_numpy(np.ascontiguousarray(data, dtype="float32"))
-    return Windows(series, lookback, horizon, torch.cat(train), torch.cat(val), torch.from_numpy(offsets), known)
+    return Windows(series, lookback, horizon, torch.cat(train), torch.cat(val), torch.from_numpy(offsets), known, ahead)
 
 
 def normalise(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

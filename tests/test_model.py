@@ -118,3 +118,19 @@ def test_bidirectional_backward_half_depends_on_the_start_of_the_window(seed: in
 def test_invalid_model_config(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         ModelConfig(**kwargs)
+
+
+def test_known_ahead_covariates_go_through_a_shared_per_step_network():
+    # 2 known-ahead covariates + 2 calendar channels: the head reads only the calendar, flattened
+    model = LSTMRegressor(ModelConfig(hidden_size=8), input_size=5, horizon=3, future_size=4, ahead=2).eval()
+    assert model.head.in_features == 8 + 3 * 2
+    assert model.ahead_net is not None and model.ahead_net[0].in_features == 4
+    x, future = torch.randn(2, 6, 5), torch.randn(2, 3, 4)
+    assert model(x, future).shape == (2, 3)
+    # a covariate change at one step moves that step's forecast only through the shared network
+    bumped = future.clone()
+    bumped[:, 1, 0] += 1.0
+    delta = model(x, bumped) - model(x, future)
+    assert torch.allclose(delta[:, [0, 2]], torch.zeros(2, 2)) and (delta[:, 1].abs() > 0).all()
+    # without known-ahead covariates the network is the plain one (no extra weights)
+    assert LSTMRegressor(ModelConfig(hidden_size=8), 3, 3, future_size=2).ahead_net is None
