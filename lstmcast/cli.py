@@ -413,6 +413,8 @@ def _run_training(
             f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
         )
     if res.stop_reason == "interrupted":
+        if quiet and not distributed.env_group().is_main:
+            raise _Interrupted()  # rank 0 says where the run is saved
         _note(
             console,
             f"interrupted: saved {run.run_dir}/last.pt and the best model so far; go on with "
@@ -763,6 +765,8 @@ def _handle(exc: BaseException) -> NoReturn:
         _fail(ExitStatus.INTERNAL, f"the input ended unexpectedly ({exc.__cause__ or 'EOFError'})")
     if isinstance(exc, (*abort_types, KeyboardInterrupt, _Interrupted)):
         status = ExitStatus.TERMINATED if _state.get("terminated") else ExitStatus.INTERRUPTED
+        if os.environ.get("RANK", "0") != "0":  # a worker of a stopped distributed job: rank 0 speaks for it
+            raise SystemExit(int(status))
         _fail(status, "terminated" if status is ExitStatus.TERMINATED else "interrupted")
     if isinstance(exc, _click_types("NoArgsIsHelpError")):
         raise SystemExit(int(ExitStatus.USAGE))  # the help was printed already

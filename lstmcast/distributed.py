@@ -169,10 +169,13 @@ def launch(nproc: int, args: Sequence[str]) -> int:
     """Run `lstmcast ARGS` as `nproc` local worker processes through torch's elastic launcher (what
     `torchrun --standalone --nproc-per-node N` does). Returns the exit status: 0, or the failed workers' (rank
     0's when it failed, else the first); a worker that died from a signal gets one line on stderr here."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in list(logging.Logger.manager.loggerDict):  # each elastic module set its own level: quiet them all
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     if "OMP_NUM_THREADS" not in os.environ:  # torchrun's own default: the workers share the cores
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     config = LaunchConfig(
@@ -181,6 +184,8 @@ def launch(nproc: int, args: Sequence[str]) -> int:
     )  # fmt: skip
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "lstmcast", *args)
+    except SignalException as exc:  # Ctrl-C or SIGTERM: the launcher stopped the workers, which said so
+        return 128 + int(exc.sigval)
     except ChildFailedError as exc:
         failures = sorted(exc.failures.items())  # [(global rank, ProcessFailure)]
         # the root cause: a worker killed by a signal, else one that failed by itself (not stopped by the launcher

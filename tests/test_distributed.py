@@ -92,33 +92,60 @@ def test_torchrun_launches_the_same_training(aus_csv: Path, tmp_path: Path) -> N
     assert ckpt_io.load(tmp_path / "r").config.model.hidden_size == 8
 
 
-def test_a_rank_that_dies_ends_the_job_with_a_clear_error(datasets: Path, tmp_path: Path) -> None:
-    """SIGKILL rank 1 mid-training: the launcher stops rank 0 and exits non-zero with one line naming the rank,
-    within a bounded time; last.pt (the last completed epoch) stays loadable."""
-    out = tmp_path / "r"
+def _long_job(datasets: Path, out: Path) -> subprocess.Popen[str]:
+    """`train --nproc 2` for far longer than a test, started once its first epoch is saved (last.pt)."""
     job = subprocess.Popen(
         [sys.executable, "-m", "lstmcast", "train", str(datasets / "taylor.csv"), "--hidden", "16", "--epochs",
          "400", "--patience", "400", "--device", "cpu", "--nproc", "2", "--out", str(out), "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=process_env(), start_new_session=True,
     )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not (out / "last.pt").exists():
+        if job.poll() is not None or time.monotonic() > deadline:
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGKILL)
+            raise AssertionError(f"training never finished an epoch: {job.communicate()[1]}")
+        time.sleep(0.2)
+    return job
+
+
+def _stop(job: subprocess.Popen[str], pid: int, sig: int) -> str:
+    """Send `sig` to `pid`; the job must end within a bounded time. Returns its stderr."""
     try:
-        deadline = time.monotonic() + 180
-        while not (out / "last.pt").exists():
-            assert job.poll() is None, job.communicate()[1]
-            assert time.monotonic() < deadline, "training never finished an epoch"
-            time.sleep(0.2)
-        os.kill(_worker(job.pid, rank=1), signal.SIGKILL)
-        killed = time.monotonic()
+        os.kill(pid, sig)
+        sent = time.monotonic()
         _, err = job.communicate(timeout=120)
-        assert time.monotonic() - killed < 90
+        assert time.monotonic() - sent < 90
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
-    assert job.returncode not in (0, None)
     assert "Traceback" not in err
+    return err
+
+
+def test_a_rank_that_dies_ends_the_job_with_a_clear_error(datasets: Path, tmp_path: Path) -> None:
+    """SIGKILL rank 1 mid-training: the launcher stops rank 0 and exits non-zero with one line naming the rank,
+    within a bounded time; last.pt (the last completed epoch) stays loadable."""
+    job = _long_job(datasets, tmp_path / "r")
+    err = _stop(job, _worker(job.pid, rank=1), signal.SIGKILL)
+    assert job.returncode not in (0, None)
     line = next(x for x in err.splitlines() if "killed by SIGKILL" in x)
     assert line.startswith("lstmcast: error: rank 1 (pid ")
-    assert ckpt_io.load(out / "last.pt").stored
+    assert ckpt_io.load(tmp_path / "r" / "last.pt").stored
+
+
+def test_ctrl_c_stops_every_rank_and_rank_0_saves(datasets: Path, tmp_path: Path) -> None:
+    """SIGINT to the launcher: it stops the workers; only rank 0 speaks (where it saved), exit 130, and the run
+    resumes from its last.pt like a single-process run."""
+    job = _long_job(datasets, tmp_path / "r")
+    err = _stop(job, job.pid, signal.SIGINT)
+    assert job.returncode == 130, err
+    assert err.splitlines() == [
+        f"interrupted: saved {tmp_path / 'r'}/last.pt and the best model so far; go on with "
+        f"`lstmcast train DATA --resume {tmp_path / 'r'}`",
+        "lstmcast: error: interrupted",
+    ]
+    assert ckpt_io.load(tmp_path / "r" / "last.pt").stored
 
 
 def _worker(launcher: int, rank: int) -> int:
