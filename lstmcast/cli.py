@@ -656,6 +656,8 @@ def _write_frame(frame: pd.DataFrame, fmt: OutFormat) -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    if _state.get("exiting"):  # already on the way out with an error line of its own
+        return
     _state["terminated"] = True
     raise KeyboardInterrupt
 
@@ -707,6 +709,7 @@ def _quiet_exit() -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map every failure to one line on stderr and an exit code."""
     _install_signal_handlers()
+    _state["exiting"] = False
     _state["argv"] = list(argv if argv is not None else sys.argv[1:])
     if "--debug" in _state["argv"]:
         _state["debug"] = True
@@ -754,6 +757,7 @@ def _click_types(name: str) -> tuple[type, ...]:
 
 
 def _handle(exc: BaseException) -> NoReturn:
+    _state["exiting"] = True  # a SIGTERM now (a launcher stopping every rank after one failed) must not interrupt
     exit_types, abort_types = _click_types("Exit"), _click_types("Abort")
     if _state.get("debug") and not isinstance(exc, exit_types):
         import traceback

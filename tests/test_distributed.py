@@ -208,3 +208,22 @@ def test_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(distributed.TIMEOUT_ENV, "soon")
     with pytest.raises(ConfigError, match="in seconds"):
         distributed.timeout()
+
+
+def test_sigterm_while_reporting_an_error_cannot_interrupt_it(
+    capsys, write_csv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A launcher stops every rank with SIGTERM once one failed; a rank already reporting its own error must
+    finish that one line (a KeyboardInterrupt there would escape as a traceback)."""
+    from lstmcast import cli
+
+    real = cli._click_types
+
+    def click_types_then_sigterm(name: str) -> tuple[type, ...]:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the error is being handled
+        return real(name)
+
+    monkeypatch.setattr(cli, "_click_types", click_types_then_sigterm)
+    bad = write_csv("time,value\n2020-01-01,1\n2020-01-02,x\n")
+    code, _, err = run_main(capsys, "train", bad, "--out", tmp_path / "r")
+    assert code == 3 and err.count("lstmcast: error: ") == 1 and "data.csv" in err
