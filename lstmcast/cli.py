@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_type_hints
 import typer
 
 from lstmcast import __version__
-from lstmcast.errors import CheckpointError, ConfigError, DataError, LstmcastError
+from lstmcast.errors import CheckpointError, ConfigError, DataError, LstmcastError, MainRankFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -767,6 +767,8 @@ def _handle(exc: BaseException) -> NoReturn:
         raise SystemExit(getattr(exc, "exit_code", 0))
     if isinstance(exc, abort_types) and isinstance(exc.__cause__, EOFError):  # click's reading of EOFError
         _fail(ExitStatus.INTERNAL, f"the input ended unexpectedly ({exc.__cause__ or 'EOFError'})")
+    if isinstance(exc, MainRankFailed):  # rank 0 has said why the job stopped
+        raise SystemExit(int(ExitStatus.INTERNAL))
     if isinstance(exc, (*abort_types, KeyboardInterrupt, _Interrupted)):
         status = ExitStatus.TERMINATED if _state.get("terminated") else ExitStatus.INTERRUPTED
         if os.environ.get("RANK", "0") != "0":  # a worker of a stopped distributed job: rank 0 speaks for it

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from lstmcast.errors import ConfigError, DistributedError
+from lstmcast.errors import ConfigError, DistributedError, MainRankFailed
 
 TIMEOUT_ENV = "LSTMCAST_DIST_TIMEOUT"  # seconds a collective may wait for the other ranks (default 300)
 DEFAULT_TIMEOUT = 300.0
@@ -147,14 +147,26 @@ def _exchange(
 
 
 def share(make: Callable[[], T]) -> T:
-    """Rank 0 computes a value (e.g. the run directory it created); every rank gets it."""
+    """Rank 0 computes a value (e.g. the run directory it created); every rank gets it. When `make` fails on rank
+    0, it raises there and the other ranks raise MainRankFailed (rank 0's error line speaks for the job)."""
     group = current()
     if not group.active:
         return make()
-    box: list[Any] = [make() if group.is_main else None]
+    box: list[Any] = [None]
+    failure: BaseException | None = None
+    if group.is_main:
+        try:
+            box = [("ok", make())]
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other ranks know
+            failure, box = exc, [("failed", str(exc))]
     with collective("receiving rank 0's run directory"):
         dist.broadcast_object_list(box, src=0)
-    return box[0]
+    if failure is not None:
+        raise failure
+    kind, value = box[0]
+    if kind == "failed":
+        raise MainRankFailed(f"rank 0 failed: {value}")
+    return value
 
 
 def shard(indices: torch.Tensor, group: Group) -> torch.Tensor:

@@ -19,3 +19,7 @@ class CheckpointError(LstmcastError):
 
 class DistributedError(LstmcastError):
     """Another process of a distributed job stopped or cannot be reached (exit code 1)."""
+
+
+class MainRankFailed(DistributedError):
+    """On a rank > 0: rank 0 failed and reports why itself; this rank stops without a line of its own."""

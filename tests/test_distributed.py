@@ -167,6 +167,18 @@ def test_bad_data_under_nproc_exits_with_the_data_error(write_csv, tmp_path: Pat
     assert any(x.startswith("lstmcast: error: rank 1: ") for x in lines) or len(lines) == 1
 
 
+def test_rank_0_failing_to_create_the_run_stops_the_job_with_its_one_line(air_csv: Path, tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("not a run")
+    proc = lstmcast("train", air_csv, "--nproc", "2", "--out", tmp_path / "full", "-q")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"lstmcast: error: --out {tmp_path / 'full'}: the directory is not empty; choose a new one so no run is "
+        "overwritten"
+    ]
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["keep.txt"]
+
+
 def test_nproc_refuses_stdin_and_nesting(capsys, air_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run_main(capsys, "train", "-", "--nproc", "2")
     assert code == 2 and "not - (standard input)" in err
