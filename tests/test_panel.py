@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from clitools import run_main
+from clitools import assert_one_error_line, run_main
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -313,3 +313,19 @@ def test_predict_with_future_covariate_rows(capsys, elec_run: Path, tmp_path: Pa
     code, other, err = run_main(capsys, "predict", "-m", elec_run, path)
     assert code == 0, err
     assert [r["forecast"] for r in parse_csv(other)] != [r["forecast"] for r in rows]
+
+
+def test_a_future_covariate_model_of_the_older_layout_is_refused_with_a_reason(
+    capsys, elec_run: Path, tmp_path: Path
+) -> None:
+    """Before the shared per-step network, the head read future covariates flattened: such a file (no ahead_net
+    weights, a wider head) gets one line saying to retrain, not a generic mismatch."""
+    raw = torch.load(elec_run / "model.pt", weights_only=True)
+    state = {k: v for k, v in raw["state_dict"].items() if not k.startswith("ahead_net.")}
+    head = state["head.weight"]  # (H, hidden + H x calendar channels)
+    state["head.weight"] = torch.zeros(head.shape[0], head.shape[1] + 7 * 2)  # + H x 2 future covariates
+    raw["state_dict"] = state
+    torch.save(raw, tmp_path / "old.pt")
+    code, out, err = run_main(capsys, "predict", "-m", tmp_path / "old.pt")
+    assert code == 4 and out == ""
+    assert "saved by an older lstmcast" in assert_one_error_line(err) and "train it again" in err
