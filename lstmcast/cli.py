@@ -382,7 +382,8 @@ def _run_training(
 ) -> None:
     from lstmcast import distributed, pipeline, render
 
-    quiet = quiet or not distributed.env_group().is_main  # the ranks > 0 of a distributed job train silently
+    main_rank = distributed.env_group().is_main
+    quiet = quiet or not main_rank  # the ranks > 0 of a distributed job train silently
     console = _console()
     report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
@@ -413,7 +414,7 @@ def _run_training(
             f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
         )
     if res.stop_reason == "interrupted":
-        if quiet and not distributed.env_group().is_main:
+        if not main_rank:
             raise _Interrupted()  # rank 0 says where the run is saved
         _note(
             console,
@@ -461,22 +462,28 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
+# the scoring options of backtest and evaluate
+StepOpt = Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")]
+SeasonOpt = Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")]
+ReportFormatOpt = Annotated[
+    ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
+]
+
+
 @app.command()
 @with_model_options
 def backtest(
     ctx: typer.Context,
     data: DataArg,
     folds: Annotated[int, typer.Option(min=1, help="Number of rolling origins.")] = 3,
-    step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
-    season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
+    step: StepOpt = None,
+    season: SeasonOpt = None,
     ensemble: Annotated[int | None, typer.Option(min=1, help="Models per fold (seeds), median forecast.")] = None,
     local: Annotated[
         bool, typer.Option("--local", help="A panel: one model per series instead of one global model.")
     ] = False,
     level: LevelOpt = None,
-    format: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
-    ] = ReportFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")
     ] = None,
@@ -505,12 +512,10 @@ def evaluate(
     horizon: Annotated[
         int | None, typer.Option(min=1, help="Steps per forecast (default: the trained horizon).")
     ] = None,
-    step: Annotated[int | None, typer.Option(min=1, help="Points between origins (default: the horizon).")] = None,
-    season: Annotated[int | None, typer.Option(min=1, help="Season length for seasonal naive and MASE.")] = None,
+    step: StepOpt = None,
+    season: SeasonOpt = None,
     level: LevelOpt = None,
-    format: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="table (stderr only), csv or json on stdout.")
-    ] = ReportFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,

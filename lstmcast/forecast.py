@@ -41,23 +41,6 @@ def _predict(
 Bands = dict[float, tuple[np.ndarray, np.ndarray]]
 
 
-def forecast_panel(
-    model: LSTMRegressor,
-    scaling: PanelScaling,
-    layout: Layout,
-    window: WindowConfig,
-    panel: Sequence[Series],
-    rows: Sequence[int],
-    steps: int,
-) -> np.ndarray:
-    """Forecast `steps` values after the end of each series (original units). Shapes: S series -> (S, steps).
-
-    `rows[k]` is the index of series k in `scaling`. Beyond the trained horizon the model rolls forward, feeding
-    its own forecasts back; that needs every input channel in the future, so not with observed covariates.
-    """
-    return forecast_with_bands(model, scaling, layout, window, panel, rows, steps)[0]
-
-
 def forecast_with_bands(
     model: LSTMRegressor,
     scaling: PanelScaling,
@@ -69,7 +52,12 @@ def forecast_with_bands(
     table: np.ndarray | None = None,
     levels: Sequence[float] = (),
 ) -> tuple[np.ndarray, Bands]:
-    """forecast_panel, plus conformal intervals {level: (lo, hi)} (each (S, steps)) from a calibration table."""
+    """Forecast `steps` values after the end of each series (original units), with conformal intervals
+    {level: (lo, hi)} from a calibration table. Shapes: S series -> (S, steps), each bound (S, steps).
+
+    `rows[k]` is the index of series k in `scaling`. Beyond the trained horizon the model rolls forward, feeding
+    its own forecasts back; that needs every input channel in the future, so not with observed covariates.
+    """
     lookback, horizon = int(window.lookback or 0), int(window.horizon or 1)
     chunks = -(-steps // horizon)
     if chunks > 1 and layout.observed:

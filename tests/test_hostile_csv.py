@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from clitools import run_main
+from clitools import assert_one_error_line, run_main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -373,14 +373,6 @@ def test_decimal_commas_read_the_same_in_every_delimiter(cells: list[str]) -> No
 # --- end to end: exit codes and output ---------------------------------------------------------------------------
 
 
-def error_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("lstmcast: error: ")
-    return lines[0]
-
-
 BAD_FOR_CLI = [n for n, c in CASES.items() if c.values is None]
 
 
@@ -394,7 +386,7 @@ def test_bad_files_exit_3_with_one_line(capsys: pytest.CaptureFixture[str], tmp_
     )
     assert code == 3, err
     assert out == ""
-    line = error_line(err)
+    line = assert_one_error_line(err)
     for needle in CASES[name].needles:
         assert needle in line
     assert not (tmp_path / "run").exists()
@@ -444,7 +436,7 @@ def test_one_row_trains_to_exit_3(capsys: pytest.CaptureFixture[str], tmp_path: 
     path.write_text("value\n5\n")
     code, out, err = run_main(capsys, "train", path, "--out", tmp_path / "run", "--quiet")
     assert code == 3 and out == ""
-    error_line(err)
+    assert_one_error_line(err)
     assert not (tmp_path / "run").exists()
 
 
@@ -503,7 +495,7 @@ def test_out_of_range_option_is_a_usage_error_naming_the_range(
     code, out, err = run_main(capsys, command, *_required(command), option, bad)
     assert code == 2, err
     assert out == ""
-    line = error_line(err)
+    line = assert_one_error_line(err)
     assert option in line
     stated = re.findall(r"(?:than or equal to|valid:?|<=|>=)\s*(-?[\d.e+-]+)", line)
     assert any(math.isclose(float(x), bound) for x in stated), line
@@ -526,5 +518,5 @@ def test_issue_examples_exit_2(
         capsys, "train", air_csv, "--out", tmp_path / "run", "--hidden", "8", "--epochs", "2", "--quiet", *args
     )
     assert code == 2, err
-    assert needle in error_line(err)
+    assert needle in assert_one_error_line(err)
     assert not (tmp_path / "run").exists()
