@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -120,11 +123,11 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with _interrupts_after(), os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -139,6 +142,31 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+@contextlib.contextmanager
+def _interrupts_after() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then deliver them to their own handlers. An interrupt raised
+    inside torch.save's C++ writer would come out as a RuntimeError instead of stopping training cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    handlers = {kind: signal.getsignal(kind) for kind in kinds}
+    for kind in kinds:
+        signal.signal(kind, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for kind, handler in handlers.items():
+            signal.signal(kind, handler)
+        for signum in dict.fromkeys(held):  # each kind once, in arrival order
+            handler = handlers[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def resolve_path(model: str | Path) -> Path:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pytest
@@ -215,3 +219,29 @@ def test_hostile_file_in_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="refused"):
         ckpt_io.load(tmp_path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_a_write_lands_after_the_file_is_complete(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM mid-write (inside torch.save it would surface as a RuntimeError from the C++ writer):
+    held until the file is written and renamed, then delivered to its own handler (here: KeyboardInterrupt)."""
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(b"first half ")
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)  # the handler would run here, mid-write, without the hold
+        fh.write(b"second half")
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ckpt_io.write_atomic(tmp_path / "f.bin", write)
+        assert {s: signal.getsignal(s) for s in before} == {s: stop for s in before}  # handlers restored
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert (tmp_path / "f.bin").read_bytes() == b"first half second half"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
