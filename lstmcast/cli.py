@@ -761,6 +761,15 @@ def _click_types(name: str) -> tuple[type, ...]:
     return tuple(found)
 
 
+def _status_of(kind: type[LstmcastError]) -> ExitStatus:
+    """The exit status of a core error type: usage 2, data 3, checkpoint 4, anything else 1."""
+    for base, status in ((ConfigError, ExitStatus.USAGE), (DataError, ExitStatus.DATA),
+                         (CheckpointError, ExitStatus.CHECKPOINT)):  # fmt: skip
+        if issubclass(kind, base):
+            return status
+    return ExitStatus.INTERNAL
+
+
 def _handle(exc: BaseException) -> NoReturn:
     _state["exiting"] = True  # a SIGTERM now (a launcher stopping every rank after one failed) must not interrupt
     exit_types, abort_types = _click_types("Exit"), _click_types("Abort")
@@ -772,8 +781,8 @@ def _handle(exc: BaseException) -> NoReturn:
         raise SystemExit(getattr(exc, "exit_code", 0))
     if isinstance(exc, abort_types) and isinstance(exc.__cause__, EOFError):  # click's reading of EOFError
         _fail(ExitStatus.INTERNAL, f"the input ended unexpectedly ({exc.__cause__ or 'EOFError'})")
-    if isinstance(exc, MainRankFailed):  # rank 0 has said why the job stopped
-        raise SystemExit(int(ExitStatus.INTERNAL))
+    if isinstance(exc, MainRankFailed):  # rank 0 has said why the job stopped; its status is the job's
+        raise SystemExit(int(_status_of(exc.kind)))
     if isinstance(exc, (*abort_types, KeyboardInterrupt, _Interrupted)):
         status = ExitStatus.TERMINATED if _state.get("terminated") else ExitStatus.INTERRUPTED
         if os.environ.get("RANK", "0") != "0":  # a worker of a stopped distributed job: rank 0 speaks for it
@@ -787,14 +796,8 @@ def _handle(exc: BaseException) -> NoReturn:
         _fail(ExitStatus.USAGE, f"{message} (see '{command} --help')")
     if isinstance(exc, _click_types("ClickException")):
         _fail(ExitStatus.USAGE, exc.format_message())  # type: ignore[attr-defined]
-    if isinstance(exc, ConfigError):
-        _fail(ExitStatus.USAGE, str(exc))
-    if isinstance(exc, DataError):
-        _fail(ExitStatus.DATA, str(exc))
-    if isinstance(exc, CheckpointError):
-        _fail(ExitStatus.CHECKPOINT, str(exc))
     if isinstance(exc, LstmcastError):
-        _fail(ExitStatus.INTERNAL, str(exc))
+        _fail(_status_of(type(exc)), str(exc))
     if isinstance(exc, MemoryError):
         _fail(ExitStatus.INTERNAL, "out of memory; try a smaller --batch-size or --lookback")
     if isinstance(exc, OSError):

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from lstmcast.errors import ConfigError, DistributedError, MainRankFailed
+from lstmcast import errors
+from lstmcast.errors import ConfigError, DistributedError, LstmcastError, MainRankFailed
 
 TIMEOUT_ENV = "LSTMCAST_DIST_TIMEOUT"  # seconds a collective may wait for the other ranks (default 300)
 DEFAULT_TIMEOUT = 300.0
@@ -158,15 +159,17 @@ def share(make: Callable[[], T]) -> T:
         try:
             box = [("ok", make())]
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other ranks know
-            failure, box = exc, [("failed", str(exc))]
+            failure, box = exc, [("failed", type(exc).__name__, str(exc))]
     with collective("receiving rank 0's run directory"):
         dist.broadcast_object_list(box, src=0)
     if failure is not None:
         raise failure
-    kind, value = box[0]
-    if kind == "failed":
-        raise MainRankFailed(f"rank 0 failed: {value}")
-    return value
+    if box[0][0] == "failed":
+        _, name, message = box[0]
+        found = getattr(errors, name, None)
+        kind = found if isinstance(found, type) and issubclass(found, LstmcastError) else LstmcastError
+        raise MainRankFailed(f"rank 0 failed: {message}", kind)
+    return box[0][1]
 
 
 def shard(indices: torch.Tensor, group: Group) -> torch.Tensor:

@@ -22,4 +22,9 @@ class DistributedError(LstmcastError):
 
 
 class MainRankFailed(DistributedError):
-    """On a rank > 0: rank 0 failed and reports why itself; this rank stops without a line of its own."""
+    """On a rank > 0: rank 0 failed and reports why itself; this rank stops without a line of its own, with the exit
+    status of rank 0's error (`kind`), so the job's status is the same whichever rank a launcher sees end first."""
+
+    def __init__(self, message: str, kind: type[LstmcastError]) -> None:
+        super().__init__(message)
+        self.kind = kind

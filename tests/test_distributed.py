@@ -239,3 +239,21 @@ def test_sigterm_while_reporting_an_error_cannot_interrupt_it(
     bad = write_csv("time,value\n2020-01-01,1\n2020-01-02,x\n")
     code, _, err = run_main(capsys, "train", bad, "--out", tmp_path / "r")
     assert code == 3 and err.count("lstmcast: error: ") == 1 and "data.csv" in err
+
+
+@pytest.mark.parametrize(("kind", "status"), [("ConfigError", 2), ("DataError", 3), ("RuntimeError", 1)])
+def test_other_ranks_exit_silently_with_rank_0s_status(
+    capsys, air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, status: int
+) -> None:
+    """Whichever rank a launcher sees end first, the job's status is rank 0's: the others take its error's kind."""
+    from lstmcast import pipeline
+
+    def rank_0_failed(*_: object, **__: object) -> None:
+        box = [("failed", kind, "--out x: the directory is not empty")]
+        monkeypatch.setattr(distributed, "current", lambda: distributed.Group(1, 2))
+        monkeypatch.setattr(torch.distributed, "broadcast_object_list", lambda b, src: b.__setitem__(0, box[0]))
+        distributed.share(lambda: None)
+
+    monkeypatch.setattr(pipeline, "train_run", rank_0_failed)
+    code, out, err = run_main(capsys, "train", air_csv, "--out", tmp_path / "r")
+    assert (code, out, err) == (status, "", "")
