@@ -80,6 +80,12 @@ class Schedule(str, Enum):
     cosine = "cosine"
 
 
+class Refit(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -207,6 +213,13 @@ def _model_options(
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="Cap each epoch at N batches.")] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")] = False,
+    refit: Annotated[
+        Refit,
+        typer.Option(
+            help="After early stopping, retrain on all the data (validation part too) for the best epoch count; "
+            "auto: when there are fewer than 1,000 training windows."
+        ),
+    ] = Refit.auto,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
 ) -> None:
     """The options shared by every command that trains (train, backtest): see `_config`."""
@@ -255,7 +268,7 @@ def _config(opts: dict[str, Any]) -> RunConfig:
         TrainConfig(
             epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], loss=o["loss"], schedule=o["schedule"],
             patience=o["patience"], clip=o["clip"], seed=o["seed"], device=o["device"], threads=o["threads"],
-            steps_per_epoch=o["steps_per_epoch"], amp=o["amp"],
+            steps_per_epoch=o["steps_per_epoch"], amp=o["amp"], refit=o["refit"],
         ),
     )  # fmt: skip
 
@@ -393,8 +406,10 @@ def _run_training(
         )  # fmt: skip
     res = run.result
     if not quiet:
+        refitted = run.refit is not None and run.refit.stop_reason != "interrupted"
         if res.stop_reason == "early_stop":
-            _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch} restored")
+            kept = "the final model refitted on all the data for that many epochs" if refitted else "restored"
+            _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
         render.metrics_table(console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"])
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
         if ours == ours and snaive == snaive and ours >= snaive:
@@ -421,6 +436,14 @@ def _run_training(
             f"interrupted: saved {run.run_dir}/last.pt and the best model so far; go on with "
             f"`lstmcast train DATA --resume {run.run_dir}`",
         )
+        raise _Interrupted()
+    if run.refit is not None and run.refit.stop_reason == "interrupted":
+        if main_rank:
+            _note(
+                console,
+                f"interrupted during the final refit: {run.run_dir}/model.pt holds the model of the first fit "
+                "(trained without the validation part)",
+            )
         raise _Interrupted()
 
 

@@ -16,6 +16,7 @@ CALENDARS = ("auto", "off")
 CELLS = ("lstm", "gru", "rnn")
 LOSSES = ("mse", "mae", "huber")
 SCHEDULES = ("constant", "plateau", "cosine")
+REFITS = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -135,6 +136,10 @@ class TrainConfig:
     threads: int | None = None
     steps_per_epoch: int | None = None
     amp: bool = False  # mixed precision: float16 with loss scaling on CUDA, bfloat16 on CPU
+    # After early stopping, train the final model afresh on every window (the validation part too) for the best
+    # epoch count, so that the most recent data shapes the weights too. auto: when the data is short (see
+    # train.REFIT_BELOW), where the validation part is much of what there is to learn from.
+    refit: str = "auto"
 
     def __post_init__(self) -> None:
         _check_range("--epochs", self.epochs, 1)
@@ -149,6 +154,7 @@ class TrainConfig:
         _check_choice("--device", self.device, DEVICES)
         _check_range("--threads", self.threads, 1)
         _check_range("--steps-per-epoch", self.steps_per_epoch, 1)
+        _check_choice("--refit", self.refit, REFITS)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from lstmcast.forecast import Bands, forecast_with_bands
 from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.scaling import PanelScaling
-from lstmcast.train import EpochCallback, TrainResult, default_training, fit
+from lstmcast.train import EpochCallback, TrainResult, default_training, fit, refit
 from lstmcast.windows import Windows, check_length, default_sizes, make_panel_windows, rows_needed
 
 Report = Callable[[str], None]
@@ -158,13 +158,15 @@ def fit_series(
     on_epoch_end: EpochCallback | None = None,
     report: Report | None = None,
 ) -> Fitted:
-    """Train `ensemble` global models (seeds seed, seed+1, ...) on one series or a panel."""
+    """Train `ensemble` global models (seeds seed, seed+1, ...) on one series or a panel.
+
+    Each member is calibrated on its first fit, whose validation errors are held out; its refit on every window
+    (see train.refit) is the model that forecasts."""
     prep = prepare(data, cfg, report)
-    members = max(1, ensemble or 1)
-    results = []
-    for k in range(members):
+    finals, tables = [], []
+    for k in range(max(1, ensemble or 1)):
         member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
-        callback = on_epoch_end if k == 0 else None
-        results.append(fit(prep.windows, member_cfg, on_epoch_end=callback))
-    tables = [calibrate(r.model, prep.windows, prep.config.window.norm) for r in results]
-    return Fitted(prep, results, tables)
+        first = fit(prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None)
+        tables.append(calibrate(first.model, prep.windows, prep.config.window.norm))
+        finals.append(refit(prep.windows, member_cfg, first) or first)
+    return Fitted(prep, finals, tables)

@@ -37,7 +37,7 @@ def model_card(ckpt: Checkpoint) -> dict[str, Any]:
         "ids": [s.id for s in ckpt.stored[:10]],
         "validation": validation,
         "intervals": ckpt.calibration is not None,
-        "training": {k: ckpt.info.get(k) for k in ("stop_reason", "best_epoch", "epochs_run")},
+        "training": {k: ckpt.info.get(k) for k in ("stop_reason", "best_epoch", "epochs_run", "refit_epochs")},
     }
 
 

@@ -31,7 +31,7 @@ from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.panel import load_panel
 from lstmcast.resume import ResumePoint, check_same_data
-from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit, resolve_device
+from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit, refit, resolve_device
 from lstmcast.validation import SeriesValidation, validate
 
 Report = Callable[[str], None]
@@ -43,6 +43,7 @@ class TrainRun:
     checkpoint: Checkpoint | None  # None on the ranks > 0 of a distributed run (rank 0 writes the run)
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
+    refit: TrainResult | None = None  # the final model's training on every window (train.refit), if any
 
 
 FIGURE_LEVELS = (80.0, 95.0)  # the interval bands forecast.png draws
@@ -186,7 +187,8 @@ def _train(
     else:
         run_dir = distributed.share(lambda: make_run_dir(out, project, name))
     if not group.is_main:  # the other ranks train their shards; rank 0 writes everything
-        return TrainRun(run_dir, None, fit(windows, cfg, resume=None if resume is None else resume.state), {})
+        first = fit(windows, cfg, resume=None if resume is None else resume.state)
+        return TrainRun(run_dir, None, first, {}, refit(windows, cfg, first))
     configfile.write(cfg, run_dir / "config.toml")
 
     schema = _schema(prep)
@@ -214,18 +216,23 @@ def _train(
     val_metrics, per_series = validate(
         result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season, table, FIGURE_LEVELS
     )
+    again = refit(windows, cfg, result, report)
+    model = again.model if again is not None and again.stop_reason != "interrupted" else result.model
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
         "train_loss": [h.train_loss for h in history],
         "val_loss": [h.val_loss for h in history],
     }
-    info = {"stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
+    info = {
+        "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "refit_epochs": again.epochs_run if again is not None and model is again.model else 0,
+    }  # fmt: skip
     metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
         f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()
     }
     final = Checkpoint(
-        cfg, prep.scaling, prep.layout, schema, stored, result.model, n_rows, table, metrics, losses, info
+        cfg, prep.scaling, prep.layout, schema, stored, model, n_rows, table, metrics, losses, info
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
@@ -251,7 +258,7 @@ def _train(
         "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }
     (run_dir / "summary.json").write_text(json.dumps(_plain(summary), indent=2, allow_nan=False) + "\n")
-    return TrainRun(run_dir, final, result, val_metrics)
+    return TrainRun(run_dir, final, result, val_metrics, again)
 
 
 def _schema(prep: Prepared) -> dict[str, Any]:

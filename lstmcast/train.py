@@ -60,6 +60,13 @@ StateCallback = Callable[[dict[str, Any]], None]
 SAMPLE_BUDGET = 60_000
 
 
+# --refit auto refits below this many training windows: short series and small panels, where the validation part
+# is much of the data and its recency matters. Measured (relative MASE, seeds 0 / 1): airpassengers 0.725 / 1.246 ->
+# 0.577 / 1.050, hyndsight 0.897 / 1.066 -> 0.894 / 1.009, visnights 1.035 / 0.995 -> 0.982 / 1.011; on a long series
+# (co2_weekly, ~2,000 windows, seed 0) a refit lost the benefit of the epoch selection: 0.202 -> 0.253.
+REFIT_BELOW = 1_000
+
+
 def default_training(tc: TrainConfig, n_windows: int) -> TrainConfig:
     """Batch size, epochs and patience from the number of training windows, when not given.
 
@@ -251,6 +258,7 @@ def fit(
             net = nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
+    validating = len(windows.val_starts) > 0  # none in a refit: then every epoch counts as the best so far
     val_starts = distributed.shard(windows.val_starts, group)
     try:
         for epoch in range(start, epochs + 1):
@@ -288,16 +296,16 @@ def fit(
             val_loss = val_total / n_val if n_val else float("nan")
             log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
             history.append(log)
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validating)):
                 stop = "non_finite"
                 if on_epoch_end is not None:
                     on_epoch_end(log, model, False)
                 break
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(val_loss)
+                scheduler.step(val_loss if validating else train_loss)
             elif scheduler is not None:
                 scheduler.step()
-            improved = val_loss < best_val
+            improved = val_loss < best_val or not validating
             stop_now = not improved and bad_epochs + 1 >= patience
             if group.active:  # decided once, on rank 0, so that all ranks stop together
                 improved, stop_now = (bool(v) for v in distributed.from_main([improved, stop_now], device))
@@ -332,6 +340,26 @@ def fit(
     windows.series = windows.series.cpu()
     state = None if stop == "non_finite" or not track else snapshot
     return TrainResult(model.cpu(), history, best_epoch, best_val, stop, last_state, state)
+
+
+def refit(
+    windows: Windows, cfg: RunConfig, first: TrainResult, report: Callable[[str], None] | None = None
+) -> TrainResult | None:
+    """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
+    epochs that `first` (trained with early stopping on that validation part) found best.
+
+    None when there is nothing to refit: --refit off, --refit auto on data with REFIT_BELOW training windows or
+    more, no validation windows, or a first fit that was interrupted, diverged or never improved. The refit's `stop_reason` is "interrupted" when Ctrl-C cut it short.
+    """
+    mode, n_train = cfg.train.refit, len(windows.train_starts)
+    if mode == "off" or (mode == "auto" and n_train >= REFIT_BELOW) or len(windows.val_starts) == 0:
+        return None
+    if first.stop_reason in ("interrupted", "non_finite") or first.best_epoch < 1:
+        return None
+    every = windows.every()
+    if report is not None:
+        report(f"refitting on all {len(every.train_starts)} windows (the validation part too) for {first.best_epoch} epochs")
+    return fit(every, replace(cfg, train=replace(cfg.train, epochs=first.best_epoch)))
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:

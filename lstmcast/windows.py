@@ -108,6 +108,14 @@ class Windows:
         x, _, y = self.gather(starts)
         return x, y
 
+    def every(self) -> Windows:
+        """The same data with every window of every series for training (the validation part included) and none
+        for validation: what a final refit trains on."""
+        width = self.lookback + self.horizon
+        bounds = self.offsets.tolist()
+        starts = [torch.arange(a, max(a, b - width + 1), dtype=torch.int64) for a, b in zip(bounds[:-1], bounds[1:])]
+        return replace(self, train_starts=torch.cat(starts), val_starts=self.val_starts[:0])
+
     def series_of(self, starts: torch.Tensor) -> torch.Tensor:
         """Index of the series each window start belongs to. Shapes: (B,) -> (B,)."""
         return torch.searchsorted(self.offsets, starts, right=True) - 1

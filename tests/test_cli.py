@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from clitools import assert_one_error_line, process_env, run_main
 from typer.testing import CliRunner
 
+from lstmcast import checkpoint as ckpt_io
 from lstmcast import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +94,18 @@ def test_train_writes_the_run_directory(cli_run: Path) -> None:
     assert summary["config"]["window"]["lookback"] == 24 and summary["config"]["window"]["horizon"] == 12
     assert summary["config"]["model"]["hidden_size"] == 8
     assert summary["epochs_run"] == 3
+    assert summary["refit_epochs"] == summary["best_epoch"] >= 1  # short data: refitted on all of it (auto)
+
+
+def test_refit_off_keeps_the_early_stopped_model(cli_run: Path, tmp_path: Path, air_csv: Path) -> None:
+    off = tmp_path / "off"
+    result = CliRunner().invoke(cli.app, ["train", str(air_csv), "--out", str(off), *TINY_ARGS, "--refit", "off"])
+    assert result.exit_code == 0, result.output
+    on, no = (json.loads((d / "summary.json").read_text()) for d in (cli_run, off))
+    assert no["refit_epochs"] == 0 and no["config"]["train"]["refit"] == "off"
+    assert on["validation"] == no["validation"]  # held-out metrics come from the first fit in both
+    a, b = ckpt_io.load(cli_run).model.state_dict(), ckpt_io.load(off).model.state_dict()
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)  # the refit is another model
 
 
 def test_two_runs_under_one_project_get_distinct_directories(

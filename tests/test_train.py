@@ -13,7 +13,7 @@ import lstmcast.train as train_mod
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
 from lstmcast.data import load_series
 from lstmcast.errors import ConfigError
-from lstmcast.train import EpochLog, evaluate_loss, fit, loss_function, resolve_device
+from lstmcast.train import EpochLog, TrainResult, evaluate_loss, fit, loss_function, refit, resolve_device
 from lstmcast.windows import Scaler, Windows, make_windows
 
 WINDOW = WindowConfig(lookback=24, horizon=12, val_size=24)
@@ -182,3 +182,46 @@ def test_unavailable_cuda_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="--device cuda"):
         resolve_device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_every_window_of_every_series_for_a_refit(windows: Windows) -> None:
+    every = windows.every()
+    width = windows.lookback + windows.horizon
+    assert every.train_starts.tolist() == list(range(len(windows.series) - width + 1))
+    assert set(windows.train_starts.tolist()) | set(windows.val_starts.tolist()) <= set(every.train_starts.tolist())
+    assert len(every.val_starts) == 0 and every.series is windows.series  # a view of the same data, not a copy
+
+
+def test_without_validation_windows_every_epoch_is_kept(windows: Windows) -> None:
+    res = fit(windows.every(), config(epochs=3))
+    assert res.stop_reason == "completed" and res.best_epoch == 3
+    assert all(math.isfinite(h.train_loss) and math.isnan(h.val_loss) for h in res.history)
+    assert same_state(res.model.state_dict(), res.last_state)
+
+
+def test_refit_trains_on_the_validation_part_for_the_best_epoch_count(windows: Windows) -> None:
+    first = fit(windows, config(epochs=6, refit="on"))
+    again = refit(windows, config(epochs=6, refit="on"), first)
+    assert again is not None and again.epochs_run == first.best_epoch >= 1
+    # the same as training on every window for that many epochs (same seed): deterministic
+    direct = fit(windows.every(), config(epochs=first.best_epoch))
+    assert same_state(again.model.state_dict(), direct.model.state_dict())
+    # it learns from the validation part, which the first fit only scores: other values there leave the first
+    # fit's weights as they were and change the refit's
+    other = Windows(**{**vars(windows), "series": windows.series.clone()})
+    other.series[-12:] += 0.5  # the last year of the validation part
+    assert same_state(fit(other, config(epochs=2)).last_state, fit(windows, config(epochs=2)).last_state)
+    changed = fit(other.every(), config(epochs=first.best_epoch))
+    assert not same_state(changed.model.state_dict(), direct.model.state_dict())
+
+
+def test_refit_auto_is_for_short_data_only(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = fit(windows, config(epochs=2))
+    assert config().train.refit == "auto" and len(windows.train_starts) < train_mod.REFIT_BELOW
+    assert refit(windows, config(epochs=2), first) is not None
+    assert refit(windows, config(epochs=2, refit="off"), first) is None
+    monkeypatch.setattr(train_mod, "REFIT_BELOW", len(windows.train_starts))
+    assert refit(windows, config(epochs=2), first) is None  # long enough: the early-stopped model is kept
+    assert refit(windows, config(epochs=2, refit="on"), first) is not None
+    stopped = TrainResult(first.model, first.history, first.best_epoch, first.best_val, "interrupted")
+    assert refit(windows, config(epochs=2, refit="on"), stopped) is None
