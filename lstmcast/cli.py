@@ -406,9 +406,8 @@ def _run_training(
         )  # fmt: skip
     res = run.result
     if not quiet:
-        refitted = run.refit is not None and run.refit.stop_reason != "interrupted"
         if res.stop_reason == "early_stop":
-            kept = "the final model refitted on all the data for that many epochs" if refitted else "restored"
+            kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
             _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
         render.metrics_table(console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"])
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]

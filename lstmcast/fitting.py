@@ -16,7 +16,7 @@ from lstmcast.forecast import Bands, forecast_with_bands
 from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.scaling import PanelScaling
-from lstmcast.train import EpochCallback, TrainResult, default_training, fit, refit
+from lstmcast.train import EpochCallback, TrainResult, default_training, fit, kept_result, refit
 from lstmcast.windows import Windows, check_length, default_sizes, make_panel_windows, rows_needed
 
 Report = Callable[[str], None]
@@ -168,5 +168,5 @@ def fit_series(
         member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
         first = fit(prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None)
         tables.append(calibrate(first.model, prep.windows, prep.config.window.norm))
-        finals.append(refit(prep.windows, member_cfg, first) or first)
+        finals.append(kept_result(first, refit(prep.windows, member_cfg, first)))
     return Fitted(prep, finals, tables)

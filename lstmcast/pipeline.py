@@ -31,7 +31,7 @@ from lstmcast.intervals import calibrate
 from lstmcast.model import LSTMRegressor
 from lstmcast.panel import load_panel
 from lstmcast.resume import ResumePoint, check_same_data
-from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit, refit, resolve_device
+from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit, kept_result, refit, resolve_device
 from lstmcast.validation import SeriesValidation, validate
 
 Report = Callable[[str], None]
@@ -44,6 +44,11 @@ class TrainRun:
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
     refit: TrainResult | None = None  # the final model's training on every window (train.refit), if any
+
+    @property
+    def refitted(self) -> bool:
+        """Whether the saved model is the refit (train.kept_result)."""
+        return self.refit is not None and kept_result(self.result, self.refit) is self.refit
 
 
 FIGURE_LEVELS = (80.0, 95.0)  # the interval bands forecast.png draws
@@ -217,7 +222,7 @@ def _train(
         result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season, table, FIGURE_LEVELS
     )
     again = refit(windows, cfg, result, report)
-    model = again.model if again is not None and again.stop_reason != "interrupted" else result.model
+    kept = kept_result(result, again)
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
@@ -226,13 +231,13 @@ def _train(
     }
     info = {
         "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "refit_epochs": again.epochs_run if again is not None and model is again.model else 0,
+        "refit_epochs": kept.epochs_run if kept is again else 0,
     }  # fmt: skip
     metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
         f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()
     }
     final = Checkpoint(
-        cfg, prep.scaling, prep.layout, schema, stored, model, n_rows, table, metrics, losses, info
+        cfg, prep.scaling, prep.layout, schema, stored, kept.model, n_rows, table, metrics, losses, info
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")

@@ -358,8 +358,16 @@ def refit(
         return None
     every = windows.every()
     if report is not None:
-        report(f"refitting on all {len(every.train_starts)} windows (the validation part too) for {first.best_epoch} epochs")
+        report(
+            f"refitting on all {len(every.train_starts)} windows (the validation part too) for {first.best_epoch} epochs"
+        )
     return fit(every, replace(cfg, train=replace(cfg.train, epochs=first.best_epoch)))
+
+
+def kept_result(first: TrainResult, again: TrainResult | None) -> TrainResult:
+    """The model to keep: the refit when it ran to its end, else the first fit (no refit, or one cut short by
+    Ctrl-C or a non-finite loss)."""
+    return again if again is not None and again.stop_reason == "completed" else first
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
