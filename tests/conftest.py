@@ -19,7 +19,7 @@ settings.register_profile("lstmcast", deadline=None)
 settings.load_profile("lstmcast")
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "data"  # real series copied into the repo (see its README)
 SAMPLE = REPO / "sample_data"
 
 # The tiny run every checkpoint, forecast and CLI test shares: explicit sizes so changes to the defaults
@@ -48,7 +48,7 @@ def seed() -> int:
 @pytest.fixture(scope="session")
 def datasets() -> Path:
     if not (DATASETS / "airpassengers.csv").is_file():
-        pytest.fail(f"shared datasets not found at {DATASETS}; clone shared/ beside the repository")
+        pytest.fail(f"test data not found at {DATASETS}: it is part of the repository (tests/data/)")
     return DATASETS
 
 

@@ -21,7 +21,7 @@ from lstmcast.data import load_series
 from lstmcast.errors import ConfigError
 from lstmcast.scaling import Scaler
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "data"
 AIR = DATASETS / "airpassengers.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASELINES = ("naive", "seasonal naive", "drift")

@@ -14,7 +14,7 @@ import lstmcast
 from lstmcast import checkpoint as ckpt_io
 from lstmcast import cli
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "data"
 AIR = DATASETS / "airpassengers.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY_ARGS = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--epochs", "2",

@@ -21,7 +21,7 @@ from lstmcast.forecast import predict_scaled
 from lstmcast.intervals import GRID, calibrate, generalisation_gap, half_width
 from lstmcast.windows import normalise
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "data"
 AIR = DATASETS / "airpassengers.csv"
 HYNDSIGHT = DATASETS / "hyndsight.csv"
 SAMPLE_AIR = Path(__file__).resolve().parents[1] / "sample_data" / "airpassengers.csv"  # the tiny run's data

@@ -22,7 +22,7 @@ from lstmcast.fitting import prepare
 from lstmcast.panel import load_panel
 from lstmcast.windows import make_panel_windows
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "data"
 AUS = DATASETS / "aus_accommodation.csv"
 VIS = DATASETS / "visnights.csv"
 ELEC = DATASETS / "elecdaily.csv"
