@@ -1,7 +1,7 @@
 """GPU check of the CUDA path: lstmcast's training step against the bare loop on the same GPU, fp32 and --amp.
 
 The bare loop: the series in one float32 tensor on the GPU, windows as `unfold` views, random batches gathered by
-index, nn.LSTM -> last step -> Linear, MSE, Adam. lstmcast's side runs `lstmcast.train.fit` with the same data
+index, nn.LSTM -> last step -> Linear, MSE, Adam. lstmcast's side runs `lstmcast.training.loop.fit` with the same data
 and config (its window normalisation included), one epoch capped by steps_per_epoch, tiny validation.
 
     python bench/gpu.py            # prints a table; needs a CUDA device
@@ -21,8 +21,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig  # noqa: E402
-from lstmcast.train import fit  # noqa: E402
-from lstmcast.windows import make_windows  # noqa: E402
+from lstmcast.prep.windows import make_windows  # noqa: E402
+from lstmcast.training.loop import fit  # noqa: E402
 
 CONFIGS = {  # name: lookback, hidden, layers, batch
     "small": (24, 32, 1, 64),

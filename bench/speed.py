@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig  # noqa: E402
-from lstmcast.train import fit  # noqa: E402
-from lstmcast.windows import Windows, make_windows  # noqa: E402
+from lstmcast.prep.windows import Windows, make_windows  # noqa: E402
+from lstmcast.training.loop import fit  # noqa: E402
 
 HORIZON = 24
 TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before anything here changes it
@@ -572,7 +572,7 @@ def section_throughput(s: Settings, tmp: Path) -> None:
         [
             f"data: synthetic hourly sine + noise, {s.points:,} points, horizon {HORIZON}, validation {data.val_size} "
             "points; lstmcast runs with its defaults (window normalisation, clip 1.0) plus --calendar off --loss mse",
-            "fit(): wall of lstmcast.train.fit (model build, one epoch of N steps, validation, state copies); cpu: the "
+            "fit(): wall of lstmcast.training.loop.fit (model build, one epoch of N steps, validation, state copies); cpu: the "
             "same ratio by process CPU time (robust to other load with one thread);",
             "epoch/bare: fit's own epoch seconds (training + validation) against the bare median; CLI: metrics.csv "
             "seconds of epoch 2 of `lstmcast train --steps-per-epoch N --epochs 2`, paired with a bare rep before it",
@@ -584,9 +584,9 @@ def section_throughput(s: Settings, tmp: Path) -> None:
 def section_panel(s: Settings, tmp: Path) -> None:
     """fit() on a panel of many short series against one series of the same total length (same steps)."""
     try:
-        from lstmcast.windows import make_panel_windows
+        from lstmcast.prep.windows import make_panel_windows
     except ImportError:
-        log("panel: lstmcast.windows has no make_panel_windows; skipped")
+        log("panel: lstmcast.prep.windows has no make_panel_windows; skipped")
         return
     log("panel: fit() on many short series vs one long one")
     n_series, points = s.panel
@@ -630,7 +630,7 @@ def section_panel(s: Settings, tmp: Path) -> None:
 
 LOAD_ONLY = """
 import json, sys, time
-from lstmcast.data import load_series
+from lstmcast.io.data import load_series
 def status(key):  # VmRSS: now; VmHWM: this process's peak
     return [int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith(key)][0] / 1024
 base = status("VmRSS")
@@ -914,7 +914,7 @@ def section_inference(s: Settings, tmp: Path) -> None:
         fit(w, run_config(shape, data.val_size, 3, s.threads))
         model_dir = s.keep.get("model_dir")
         if model_dir is not None:
-            from lstmcast.pipeline import predict_run
+            from lstmcast.pipeline.runs import predict_run
 
             phase[0] = "predict"
             predict_run(model_dir)
@@ -944,7 +944,7 @@ def section_inference(s: Settings, tmp: Path) -> None:
         rows,
     )
     # Speed of a validation pass over the same windows, as different modes and batch sizes would run it.
-    from lstmcast.model import LSTMRegressor
+    from lstmcast.nn.model import LSTMRegressor
 
     torch.manual_seed(0)
     model = LSTMRegressor(ModelConfig(hidden_size=shape.hidden, num_layers=shape.layers), 1, shape.horizon).eval()

@@ -12,7 +12,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from lstmcast import cli
+from lstmcast.cli import state as cli_state_module
 
 # No per-example deadline: timings on shared CI machines vary too much for a deadline to mean anything.
 settings.register_profile("lstmcast", deadline=None)
@@ -92,7 +92,7 @@ def _tiny_config(**train: object):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, air_csv: Path):
     """A TrainRun (pipeline.train_run) on airpassengers, quiet. Read it, never write into its directory."""
-    from lstmcast.pipeline import train_run
+    from lstmcast.pipeline.runs import train_run
 
     out = tmp_path_factory.mktemp("tiny") / "run"
     return train_run(air_csv, _tiny_config(), out=out)
@@ -110,9 +110,9 @@ def tiny_run_dir(tiny_run):
 
 @pytest.fixture(autouse=True)
 def cli_state(monkeypatch: pytest.MonkeyPatch):
-    """cli.main installs a SIGTERM handler and keeps flags in a module dict: undo both after each test."""
+    """cli.main installs a SIGTERM handler and keeps flags in cli.state.session: undo both after each test."""
     previous = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(cli, "_state", {"debug": False})
+    monkeypatch.setattr(cli_state_module, "session", cli_state_module.Session(debug=False))
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LSTMCAST_DEBUG", raising=False)
     yield

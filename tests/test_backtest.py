@@ -15,11 +15,11 @@ import pytest
 from clitools import run_main
 
 from lstmcast import cli
-from lstmcast.backtest import backtest, origins
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
-from lstmcast.data import load_series
 from lstmcast.errors import ConfigError
-from lstmcast.scaling import Scaler
+from lstmcast.evaluation.backtest import backtest, origins
+from lstmcast.io.data import load_series
+from lstmcast.prep.scaling import Scaler
 
 DATASETS = Path(__file__).resolve().parent / "data"
 AIR = DATASETS / "airpassengers.csv"
@@ -257,7 +257,7 @@ def test_evaluate_scores_the_rows_after_the_training_data(capsys, run_120: Path)
 
 def test_evaluate_forecasts_from_the_data_before_each_origin(run_120: Path, first_120: Path):
     """The first origin's lstmcast forecast is the model's forecast after the 120 training rows."""
-    from lstmcast.pipeline import evaluate_run, predict_run
+    from lstmcast.pipeline.runs import evaluate_run, predict_run
 
     result = evaluate_run(run_120, AIR)
     assert [f.origin for f in result.folds] == [120, 132]

@@ -1,4 +1,4 @@
-"""lstmcast.checkpoint: plain-data files written atomically, and every kind of bad file refused safely."""
+"""lstmcast.checkpoint.format: plain-data files written atomically, and every kind of bad file refused safely."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 import torch
 from payloads import OpensAFile, RunsAShell
 
-from lstmcast import checkpoint as ckpt_io
+from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.errors import CheckpointError
-from lstmcast.forecast import forecast
+from lstmcast.forecasting.forecast import forecast
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import torch
 from clitools import assert_one_error_line, process_env, run_main
 from typer.testing import CliRunner
 
-from lstmcast import checkpoint as ckpt_io
 from lstmcast import cli
+from lstmcast.checkpoint import format as ckpt_io
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = {"model.pt", "last.pt", "metrics.csv", "loss.png", "forecast.png", "summary.json"}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
-from lstmcast.pipeline import predict_run, train_run
+from lstmcast.pipeline.runs import predict_run, train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 AIR = Path(__file__).resolve().parents[1] / "sample_data" / "airpassengers.csv"

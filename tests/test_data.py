@@ -1,4 +1,4 @@
-"""lstmcast.data: reading real CSV files and stdin, choosing columns, regular spacing, gaps and bad cells."""
+"""lstmcast.io.data: reading real CSV files and stdin, choosing columns, regular spacing, gaps and bad cells."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from lstmcast.config import DataConfig
-from lstmcast.data import load_series, season_length
 from lstmcast.errors import DataError
+from lstmcast.io.data import load_series, season_length
 
 
 def from_text(text: str, **cfg: object):
@@ -351,7 +351,7 @@ def test_season_length_of_loaded_series(datasets: Path) -> None:
 
 
 def test_future_timestamps_continue_the_series(datasets: Path) -> None:
-    from lstmcast.data import future_index
+    from lstmcast.io.data import future_index
 
     s = load_series(datasets / "airpassengers.csv")
     assert future_index(s.last_time, s.freq, len(s), 3) == ["1961-01-01", "1961-02-01", "1961-03-01"]

@@ -15,8 +15,8 @@ import pytest
 import torch
 from clitools import process_env, run_main
 
-from lstmcast import checkpoint as ckpt_io
-from lstmcast import distributed
+from lstmcast.checkpoint import format as ckpt_io
+from lstmcast.training import distributed
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without torch.distributed")
 
@@ -227,15 +227,15 @@ def test_sigterm_while_reporting_an_error_cannot_interrupt_it(
 ) -> None:
     """A launcher stops every rank with SIGTERM once one failed; a rank already reporting its own error must
     finish that one line (a KeyboardInterrupt there would escape as a traceback)."""
-    from lstmcast import cli
+    from lstmcast.cli import exits
 
-    real = cli._click_types
+    real = exits._click_types
 
     def click_types_then_sigterm(name: str) -> tuple[type, ...]:
         os.kill(os.getpid(), signal.SIGTERM)  # arrives while the error is being handled
         return real(name)
 
-    monkeypatch.setattr(cli, "_click_types", click_types_then_sigterm)
+    monkeypatch.setattr(exits, "_click_types", click_types_then_sigterm)
     bad = write_csv("time,value\n2020-01-01,1\n2020-01-02,x\n")
     code, _, err = run_main(capsys, "train", bad, "--out", tmp_path / "r")
     assert code == 3 and err.count("lstmcast: error: ") == 1 and "data.csv" in err
@@ -246,7 +246,7 @@ def test_other_ranks_exit_silently_with_rank_0s_status(
     capsys, air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, status: int
 ) -> None:
     """Whichever rank a launcher sees end first, the job's status is rank 0's: the others take its error's kind."""
-    from lstmcast import pipeline
+    from lstmcast.pipeline import runs as pipeline
 
     def rank_0_failed(*_: object, **__: object) -> None:
         box = [("failed", kind, "--out x: the directory is not empty")]

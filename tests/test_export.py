@@ -1,4 +1,4 @@
-"""lstmcast.export: ONNX and TorchScript graphs that take raw history and reproduce `lstmcast predict`.
+"""lstmcast.checkpoint.export: ONNX and TorchScript graphs that take raw history and reproduce `lstmcast predict`.
 
 Each exported file is run (onnxruntime, torch.jit) on held-out windows of a real series, its inputs built here
 from the CSV by hand, and compared with `pipeline.predict_run` on the data up to each origin.
@@ -20,11 +20,11 @@ import pytest
 import torch
 from clitools import run_main
 
-from lstmcast import checkpoint as ckpt_io
+from lstmcast.checkpoint import format as ckpt_io
+from lstmcast.checkpoint.export import METADATA_FILE, OPSET, export, graph_inputs
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
-from lstmcast.export import METADATA_FILE, OPSET, export, graph_inputs
-from lstmcast.features import calendar_features, future_times
-from lstmcast.pipeline import predict_run, train_run
+from lstmcast.pipeline.runs import predict_run, train_run
+from lstmcast.prep.features import calendar_features, future_times
 
 RTOL = 1e-4
 
@@ -264,7 +264,7 @@ def test_cli_export_errors_exit_codes(capsys: pytest.CaptureFixture[str], air: C
 
 
 def test_export_never_leaves_a_partial_file(air: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lstmcast import checkpoint as writer_mod  # export writes through checkpoint.write_atomic
+    from lstmcast.checkpoint import format as writer_mod  # export writes through checkpoint.format.write_atomic
 
     target = tmp_path / "m.pt"
     target.write_bytes(b"old")
@@ -291,8 +291,8 @@ def test_lstm_with_projections_exports_as_torchscript_only(air: Case, tmp_path: 
     from dataclasses import replace
 
     from lstmcast.errors import ConfigError
-    from lstmcast.forecast import forecast
-    from lstmcast.model import LSTMRegressor
+    from lstmcast.forecasting.forecast import forecast
+    from lstmcast.nn.model import LSTMRegressor
 
     ckpt = air.ckpt
     cfg = replace(ckpt.config, model=replace(ckpt.config.model, hidden_size=8, proj_size=3))

@@ -20,9 +20,11 @@ import pytest
 import torch
 from clitools import run_main
 
-from lstmcast import checkpoint as ckpt_io
-from lstmcast import cli, pipeline
+from lstmcast import cli
+from lstmcast.checkpoint import format as ckpt_io
+from lstmcast.cli import exits
 from lstmcast.errors import CheckpointError, ConfigError
+from lstmcast.pipeline import runs as pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 # Explicit, tiny sizes; --epochs/--patience large so a run is still training when the signal comes.
@@ -201,7 +203,7 @@ def test_interrupt_outside_training_exits_130_or_143(
     assert error_line(err) == "lstmcast: error: interrupted"
 
     def terminated(*args: object, **kwargs: object) -> None:
-        cli._on_sigterm(signal.SIGTERM, None)
+        exits._on_sigterm(signal.SIGTERM, None)
 
     monkeypatch.setattr(pipeline, "predict_run", terminated)
     code, out, err = run_main(capsys, "predict", "--model", tiny_run_dir)

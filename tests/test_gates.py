@@ -14,8 +14,7 @@ from torch import nn
 
 from lstmcast.config import ModelConfig
 from lstmcast.errors import ConfigError
-from lstmcast.gateplot import gates_figure
-from lstmcast.gates import (
+from lstmcast.nn.gates import (
     GRU_GATES,
     LSTM_GATES,
     forget_summary,
@@ -25,7 +24,8 @@ from lstmcast.gates import (
     trace_gru,
     trace_lstm,
 )
-from lstmcast.model import LSTMRegressor
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.ui.gateplot import gates_figure
 
 REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
@@ -180,6 +180,6 @@ def test_gates_figure_rejects_mismatched_steps(tmp_path: Path) -> None:
 
 
 def test_gateplot_does_not_import_torch() -> None:
-    code = "import lstmcast.gateplot, sys; assert 'torch' not in sys.modules, 'gateplot pulled in torch'"
+    code = "import lstmcast.ui.gateplot, sys; assert 'torch' not in sys.modules, 'gateplot pulled in torch'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

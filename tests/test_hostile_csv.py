@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from lstmcast import cli
 from lstmcast.config import DataConfig
-from lstmcast.data import load_series
 from lstmcast.errors import DataError
+from lstmcast.io.data import load_series
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ def test_a_file_on_disk_reads_like_stdin(tmp_path: Path) -> None:
 
 def test_only_the_named_columns_are_read() -> None:
     """With --target and --time-col, the other columns are not even read (less memory for wide files)."""
-    from lstmcast.csvio import read_csv
+    from lstmcast.io.csvio import read_csv
 
     text = "junk,timestamp,other,value\n" + "".join(f"x{i},{t},{i},{i}\n" for i, t in enumerate(days(6)))
     frame = read_csv("-", io.BytesIO(text.encode()), columns=["timestamp", "value"])

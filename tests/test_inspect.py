@@ -11,8 +11,8 @@ import torch
 from clitools import run_main
 
 import lstmcast
-from lstmcast import checkpoint as ckpt_io
 from lstmcast import cli
+from lstmcast.checkpoint import format as ckpt_io
 
 DATASETS = Path(__file__).resolve().parent / "data"
 AIR = DATASETS / "airpassengers.csv"

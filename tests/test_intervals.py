@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from clitools import run_main
 
-from lstmcast import checkpoint as ckpt_io
-from lstmcast.backtest import backtest
+from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
-from lstmcast.data import load_series
-from lstmcast.fitting import prepare
-from lstmcast.forecast import predict_scaled
-from lstmcast.intervals import GRID, calibrate, generalisation_gap, half_width
-from lstmcast.windows import normalise
+from lstmcast.evaluation.backtest import backtest
+from lstmcast.forecasting.forecast import predict_scaled
+from lstmcast.forecasting.intervals import GRID, calibrate, generalisation_gap, half_width
+from lstmcast.io.data import load_series
+from lstmcast.prep.windows import normalise
+from lstmcast.training.fitting import prepare
 
 DATASETS = Path(__file__).resolve().parent / "data"
 AIR = DATASETS / "airpassengers.csv"
@@ -127,7 +127,7 @@ def test_calibration_covers_the_training_errors_widened_by_the_gap(tiny_run, air
 def test_validation_forecasts_carry_the_bands_forecast_png_draws(tiny_run, air_prep):
     """validate(table, levels): each validation forecast with its bands, as predict would give them: nested,
     around the forecast, and as wide as the table says times the window's spread (original units)."""
-    from lstmcast.validation import validate
+    from lstmcast.evaluation.validation import validate
 
     ckpt, prep = tiny_run.checkpoint, air_prep
     _, per_series = validate(
@@ -159,7 +159,7 @@ def test_generalisation_gap_per_step_widens_only():
 def test_long_series_calibrate_on_evenly_spaced_windows():
     import torch
 
-    from lstmcast.intervals import MAX_WINDOWS, _spaced
+    from lstmcast.forecasting.intervals import MAX_WINDOWS, _spaced
 
     starts = torch.arange(7, 7 + 3 * MAX_WINDOWS)
     picked = _spaced(starts)

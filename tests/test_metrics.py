@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lstmcast import intervals, metrics
+from lstmcast.evaluation import metrics
 
 
 def test_mae_and_rmse_by_hand():
@@ -98,7 +98,7 @@ def test_coverage_counts_the_bounds_as_inside():
     actual = np.array([1.0, 2.0, 3.0, 4.0])
     lo = np.array([0.0, 2.0, 3.5, 0.0])
     hi = np.array([2.0, 3.0, 5.0, 3.9])
-    assert intervals.coverage(actual, lo, hi) == pytest.approx(0.5)
+    assert metrics.coverage(actual, lo, hi) == pytest.approx(0.5)
 
 
 def test_msis_by_hand():
@@ -109,12 +109,12 @@ def test_msis_by_hand():
     # widths 2, 2, 2; misses: none, 1 below, 2 above -> scores 2, 12, 22
     insample = np.array([1.0, 3.0, 2.0, 6.0])  # season 2: |2-1|, |6-3| -> 2
     expected = np.mean([2.0, 12.0, 22.0]) / 2.0
-    assert intervals.msis(actual, lo, hi, 80, insample, 2) == pytest.approx(expected)
+    assert metrics.msis(actual, lo, hi, 80, insample, 2) == pytest.approx(expected)
 
 
 def test_msis_scale_falls_back_to_lag_one():
     insample = np.array([1.0, 4.0, 2.0])  # shorter than season 12: lag-1 errors 3, 2 -> 2.5
-    value = intervals.msis(np.array([1.0]), np.array([0.0]), np.array([2.0]), 95, insample, 12)
+    value = metrics.msis(np.array([1.0]), np.array([0.0]), np.array([2.0]), 95, insample, 12)
     assert value == pytest.approx(2.0 / 2.5)
 
 
@@ -123,7 +123,7 @@ def test_seasonal_naive_bands_widen_by_sqrt_k_per_season():
     m, level = 3, 50
     errors = np.abs(history[m:] - history[:-m])
     q = float(np.quantile(errors, level / 100))
-    lo, hi = intervals.seasonal_naive_bands(history, 7, m, level)
+    lo, hi = metrics.seasonal_naive_bands(history, 7, m, level)
     point = metrics.seasonal_naive(history, 7, m)
     k = np.array([1, 1, 1, 2, 2, 2, 3])
     np.testing.assert_allclose(hi - point, q * np.sqrt(k))
@@ -136,7 +136,7 @@ def test_seasonal_naive_bands_widen_by_sqrt_k_per_season():
 def test_seasonal_naive_bands_are_wider_at_a_higher_level():
     rng = np.random.default_rng(0)
     history = 100 + rng.normal(0, 5, 48)
-    lo80, hi80 = intervals.seasonal_naive_bands(history, 12, 12, 80)
-    lo95, hi95 = intervals.seasonal_naive_bands(history, 12, 12, 95)
+    lo80, hi80 = metrics.seasonal_naive_bands(history, 12, 12, 80)
+    lo95, hi95 = metrics.seasonal_naive_bands(history, 12, 12, 95)
     assert (lo95 <= lo80).all() and (hi80 <= hi95).all()
     assert (hi95 - lo95).sum() > (hi80 - lo80).sum()

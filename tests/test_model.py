@@ -1,4 +1,4 @@
-"""lstmcast.model: shapes for every cell and size, and what the head sees with a bidirectional encoder."""
+"""lstmcast.nn.model: shapes for every cell and size, and what the head sees with a bidirectional encoder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from lstmcast.config import ModelConfig
 from lstmcast.errors import ConfigError
-from lstmcast.model import LSTMRegressor
+from lstmcast.nn.model import LSTMRegressor
 
 # torch warns (once per process) that its oneDNN kernels lack LSTM projections and it falls back to its own.
 PROJ_WARNING = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")

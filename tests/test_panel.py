@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from lstmcast import cli
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.fitting import prepare
-from lstmcast.panel import load_panel
-from lstmcast.windows import make_panel_windows
+from lstmcast.io.panel import load_panel
+from lstmcast.prep.windows import make_panel_windows
+from lstmcast.training.fitting import prepare
 
 DATASETS = Path(__file__).resolve().parent / "data"
 AUS = DATASETS / "aus_accommodation.csv"

@@ -8,9 +8,11 @@ import pytest
 import torch
 from clitools import run_main
 
-from lstmcast import cli, configfile, pipeline
+from lstmcast import cli, configfile
+from lstmcast.cli import options as cli_options
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
 from lstmcast.errors import ConfigError
+from lstmcast.pipeline import runs as pipeline
 
 # A real series, a tiny network, sizes explicit and patience beyond the epochs: nothing stops early.
 SMALL = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--batch-size", "16",
@@ -59,7 +61,7 @@ def test_config_round_trip_file_to_config_to_file(tmp_path: Path) -> None:
 def test_every_train_option_maps_to_a_config_field() -> None:
     import inspect
 
-    options = set(inspect.signature(cli._model_options).parameters) - {"quiet"}
+    options = set(inspect.signature(cli_options._model_options).parameters) - {"quiet"}
     assert all(configfile.field_of(o) is not None for o in options), [o for o in options if not configfile.field_of(o)]
     assert configfile.field_of("hidden") == ("model", "hidden_size")
     assert configfile.field_of("val_size") == ("window", "val_size")

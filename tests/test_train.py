@@ -1,4 +1,4 @@
-"""lstmcast.train: real short training on airpassengers, determinism, early stopping, NaN and Ctrl-C."""
+"""lstmcast.training.loop: real short training on airpassengers, determinism, early stopping, NaN and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-import lstmcast.train as train_mod
+import lstmcast.training.loop as train_mod
 from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
-from lstmcast.data import load_series
 from lstmcast.errors import ConfigError
-from lstmcast.train import EpochLog, TrainResult, evaluate_loss, fit, loss_function, refit, resolve_device
-from lstmcast.windows import Scaler, Windows, make_windows
+from lstmcast.io.data import load_series
+from lstmcast.prep.windows import Scaler, Windows, make_windows
+from lstmcast.training.loop import EpochLog, TrainResult, evaluate_loss, fit, loss_function, refit, resolve_device
 
 WINDOW = WindowConfig(lookback=24, horizon=12, val_size=24)
 

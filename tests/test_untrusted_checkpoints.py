@@ -22,7 +22,7 @@ import torch
 from clitools import run_main
 from payloads import OpensAFile, RunsAShell
 
-from lstmcast import checkpoint as ckpt_io
+from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.errors import CheckpointError
 
 # --- payloads that would run code ---------------------------------------------------------------------------------

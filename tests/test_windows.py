@@ -1,4 +1,4 @@
-"""lstmcast.windows: the scaler, the chronological split, windows as views, default sizes and normalisation."""
+"""lstmcast.prep.windows: the scaler, the chronological split, windows as views, default sizes and normalisation."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lstmcast.config import WindowConfig
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.windows import NORM_EPS, Scaler, check_length, default_sizes, make_windows, normalise
+from lstmcast.prep.windows import NORM_EPS, Scaler, check_length, default_sizes, make_windows, normalise
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 kinds = st.sampled_from(["standard", "minmax", "none"])
@@ -76,7 +76,7 @@ def test_training_run_fits_the_scaler_on_training_rows_only(
 ) -> None:
     """Whatever the validation rows hold, a training run's scaler is the one fitted on the training rows."""
     from lstmcast.config import ModelConfig, RunConfig, TrainConfig
-    from lstmcast.pipeline import train_run
+    from lstmcast.pipeline.runs import train_run
 
     lines = air_csv.read_text().splitlines()
     train_lines = lines[1 : AIR_TRAIN + 1]

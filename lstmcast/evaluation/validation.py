@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstmcast.data import Series
-from lstmcast.forecast import Bands, forecast_windows
-from lstmcast.metrics import mean_scores, point_metrics
-from lstmcast.model import LSTMRegressor
-from lstmcast.scaling import PanelScaling
-from lstmcast.windows import Windows
+from lstmcast.evaluation.metrics import mean_scores, point_metrics
+from lstmcast.forecasting.forecast import Bands, forecast_windows
+from lstmcast.io.data import Series
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.scaling import PanelScaling
+from lstmcast.prep.windows import Windows
 
 
 @dataclass

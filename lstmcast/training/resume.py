@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lstmcast import checkpoint as ckpt_io
+from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.config import RunConfig
-from lstmcast.data import Series
 from lstmcast.errors import CheckpointError, ConfigError, DataError
+from lstmcast.io.data import Series
 
 STATE_KEYS = ("epoch", "epochs", "best_val", "best_epoch", "bad_epochs", "optimizer", "best_state", "rng", "history")
 

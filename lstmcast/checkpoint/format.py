@@ -20,11 +20,11 @@ import torch
 
 from lstmcast import __version__
 from lstmcast.config import RunConfig
-from lstmcast.data import Series
 from lstmcast.errors import CheckpointError, LstmcastError
-from lstmcast.features import Layout
-from lstmcast.model import LSTMRegressor
-from lstmcast.scaling import PanelScaling, Scaler
+from lstmcast.io.data import Series
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.features import Layout
+from lstmcast.prep.scaling import PanelScaling, Scaler
 
 FORMAT = "lstmcast-checkpoint"
 FORMAT_VERSION = 1

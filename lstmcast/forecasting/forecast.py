@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcast.checkpoint import Checkpoint
+from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import WindowConfig
-from lstmcast.data import Series, future_index
 from lstmcast.errors import DataError
-from lstmcast.features import Layout, channels, known_future
-from lstmcast.intervals import half_width
-from lstmcast.model import LSTMRegressor
-from lstmcast.scaling import PanelScaling
-from lstmcast.windows import Windows, normalise
+from lstmcast.forecasting.intervals import half_width
+from lstmcast.io.data import Series, future_index
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.features import Layout, channels, known_future
+from lstmcast.prep.scaling import PanelScaling
+from lstmcast.prep.windows import Windows, normalise
 
 Report = Callable[[str], None]
 BATCH = 4096

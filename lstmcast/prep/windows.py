@@ -9,7 +9,7 @@ import torch
 
 from lstmcast.config import WindowConfig
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.scaling import Scaler
+from lstmcast.prep.scaling import Scaler
 
 __all__ = [
     "NORM_EPS",

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmcast.checkpoint import Checkpoint
-from lstmcast.data import Series
-from lstmcast.features import channels
-from lstmcast.forecast import check_compatible
-from lstmcast.gates import forget_summary, gate_panels, keep_gate, retention_summary, trace
-from lstmcast.windows import normalise
+from lstmcast.checkpoint.format import Checkpoint
+from lstmcast.forecasting.forecast import check_compatible
+from lstmcast.io.data import Series
+from lstmcast.nn.gates import forget_summary, gate_panels, keep_gate, retention_summary, trace
+from lstmcast.prep.features import channels
+from lstmcast.prep.windows import normalise
 
 
 def model_card(ckpt: Checkpoint) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Prediction intervals by conformal calibration, and the scores that check them (coverage, MSIS).
+"""Prediction intervals by conformal calibration (their scores, coverage and MSIS, are in evaluation.metrics).
 
 Errors are absolute forecast errors divided by each window's own spread (the window normalisation). Per horizon step,
 the finite-sample conformal quantiles of the training windows' errors give the shape of the error distribution from
@@ -10,13 +10,11 @@ intervals scale with the series' level.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from lstmcast.model import LSTMRegressor
-from lstmcast.windows import Windows, normalise
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.windows import Windows, normalise
 
 GRID = np.arange(1, 100, dtype="float64")  # stored levels, in %
 MAX_WINDOWS = 20_000  # calibration reads at most this many windows of each part, evenly spaced (long series)
@@ -75,33 +73,3 @@ def half_width(table: np.ndarray, level: float, steps: int) -> np.ndarray:
     idx = np.arange(steps)
     grow = np.sqrt(idx // horizon + 1)
     return np.where(idx < horizon, per_step[np.minimum(idx, horizon - 1)], per_step[-1] * grow)
-
-
-def coverage(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
-    a = np.asarray(actual)
-    return float(np.mean((a >= lo) & (a <= hi)))
-
-
-def msis(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: float, insample: np.ndarray, season: int) -> float:
-    """Mean scaled interval score (M4): width plus 2/alpha times the misses, over the seasonal-naive MAE."""
-    a = np.asarray(actual, dtype="float64")
-    alpha = 1 - level / 100
-    score = (hi - lo) + (2 / alpha) * (lo - a) * (a < lo) + (2 / alpha) * (a - hi) * (a > hi)
-    x = np.asarray(insample, dtype="float64")
-    m = season if len(x) > season else 1
-    scale = np.mean(np.abs(x[m:] - x[:-m])) if len(x) > m else math.nan
-    return float(np.mean(score) / scale) if scale and np.isfinite(scale) else math.nan
-
-
-def seasonal_naive_bands(history: np.ndarray, horizon: int, season: int, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Seasonal-naive intervals from its own in-sample errors: the empirical |error| quantile, widened by
-    sqrt(k) for the k-th season ahead. Shapes: -> lo (H,), hi (H,)."""
-    from lstmcast.metrics import seasonal_naive
-
-    x = np.asarray(history, dtype="float64")
-    m = season if len(x) > season else 1
-    err = np.abs(x[m:] - x[:-m])
-    q = float(np.quantile(err, min(1.0, level / 100))) if len(err) else 0.0
-    k = np.arange(horizon) // m + 1
-    point = seasonal_naive(x, horizon, season)
-    return point - q * np.sqrt(k), point + q * np.sqrt(k)

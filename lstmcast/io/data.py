@@ -11,10 +11,10 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from lstmcast.cells import line_of, parse_times, to_numbers
 from lstmcast.config import DataConfig
-from lstmcast.csvio import read_csv
 from lstmcast.errors import DataError
+from lstmcast.io.cells import line_of, parse_times, to_numbers
+from lstmcast.io.csvio import read_csv
 
 Report = Callable[[str], None]
 

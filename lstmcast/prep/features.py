@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstmcast.data import Series, format_times
 from lstmcast.errors import DataError
-from lstmcast.scaling import PanelScaling
+from lstmcast.io.data import Series, format_times
+from lstmcast.prep.scaling import PanelScaling
 
 CYCLES = {"day": 86400.0, "week": 7 * 86400.0, "year": 365.2425 * 86400.0}
 

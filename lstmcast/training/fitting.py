@@ -9,15 +9,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lstmcast.config import RunConfig, WindowConfig
-from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.features import Layout, calendar_cycles, channels
-from lstmcast.forecast import Bands, forecast_with_bands
-from lstmcast.intervals import calibrate
-from lstmcast.model import LSTMRegressor
-from lstmcast.scaling import PanelScaling
-from lstmcast.train import EpochCallback, TrainResult, default_training, fit, kept_result, refit
-from lstmcast.windows import Windows, check_length, default_sizes, make_panel_windows, rows_needed
+from lstmcast.forecasting.forecast import Bands, forecast_with_bands
+from lstmcast.forecasting.intervals import calibrate
+from lstmcast.io.data import Series, season_length
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.features import Layout, calendar_cycles, channels
+from lstmcast.prep.scaling import PanelScaling
+from lstmcast.prep.windows import Windows, check_length, default_sizes, make_panel_windows, rows_needed
+from lstmcast.training.loop import EpochCallback, TrainResult, default_training, fit, kept_result, refit
 
 Report = Callable[[str], None]
 

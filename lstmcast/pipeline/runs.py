@@ -15,24 +15,37 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcast import checkpoint as ckpt_io
-from lstmcast import configfile, distributed, inspection, render
-from lstmcast.backtest import BacktestResult, backtest, evaluate
-from lstmcast.checkpoint import Checkpoint
+from lstmcast import configfile
+from lstmcast.checkpoint import format as ckpt_io
+from lstmcast.checkpoint.export import Exported, describe, export
+from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
-from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.export import Exported, export
-from lstmcast.fitting import Prepared, prepare
-from lstmcast.forecast import forecast
-from lstmcast.gateplot import gates_figure
-from lstmcast.inspection import GateReport
-from lstmcast.intervals import calibrate
-from lstmcast.model import LSTMRegressor
-from lstmcast.panel import load_panel
-from lstmcast.resume import ResumePoint, check_same_data
-from lstmcast.train import EpochCallback, EpochLog, TrainResult, check_training, fit, kept_result, refit, resolve_device
-from lstmcast.validation import SeriesValidation, validate
+from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
+from lstmcast.evaluation.validation import SeriesValidation, validate
+from lstmcast.forecasting.forecast import forecast
+from lstmcast.forecasting.intervals import calibrate
+from lstmcast.io.data import Series, season_length
+from lstmcast.io.panel import load_panel
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.pipeline import inspection
+from lstmcast.pipeline.inspection import GateReport
+from lstmcast.training import distributed
+from lstmcast.training import resume as resume_mod
+from lstmcast.training.fitting import Prepared, prepare
+from lstmcast.training.loop import (
+    EpochCallback,
+    EpochLog,
+    TrainResult,
+    check_training,
+    fit,
+    kept_result,
+    refit,
+    resolve_device,
+)
+from lstmcast.training.resume import ResumePoint, check_same_data
+from lstmcast.ui import render
+from lstmcast.ui.gateplot import gates_figure
 
 Report = Callable[[str], None]
 
@@ -483,3 +496,23 @@ def write_records(path: Path, records: list[dict[str, Any]]) -> None:
 def export_run(model: str | Path, fmt: str, out: str | Path) -> Exported:
     """Write a checkpoint's forecaster as an ONNX or TorchScript graph that takes raw history (export.py)."""
     return export(ckpt_io.load(model), fmt, out)
+
+
+# What the CLI asks of the stages, so that it imports the pipeline alone.
+load_point = resume_mod.load_point
+describe_export = describe
+
+
+def in_distributed_job() -> bool:
+    """Whether this process is a worker of a distributed job (torchrun or train --nproc)."""
+    return distributed.env_group().active
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a distributed job, or a process that is not part of one."""
+    return distributed.env_group().is_main
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run `lstmcast ARGS` as `nproc` local workers of one distributed job; their exit status."""
+    return distributed.launch(nproc, args)

@@ -10,8 +10,8 @@ from typing import IO
 import pandas as pd
 
 from lstmcast.config import DataConfig
-from lstmcast.data import Series, choose_columns, read_frame, series_from_frame
 from lstmcast.errors import ConfigError, DataError
+from lstmcast.io.data import Series, choose_columns, read_frame, series_from_frame
 
 Report = Callable[[str], None]
 

@@ -1,6 +1,6 @@
 """The gates figure, from plain arrays: the input window on top, one heatmap per gate below, time steps aligned.
 
-No torch here: the caller (lstmcast.gates.gate_panels) turns tensors into numpy arrays first, so rendering can
+No torch here: the caller (lstmcast.nn.gates.gate_panels) turns tensors into numpy arrays first, so rendering can
 be tested and imported without the model stack.
 """
 

@@ -1,7 +1,9 @@
-"""Point-forecast metrics and the baselines every result is compared with. NumPy only."""
+"""Point-forecast metrics, the baselines every result is compared with, and the scores that check prediction
+intervals (coverage, MSIS, seasonal-naive bands). NumPy only."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -96,3 +98,32 @@ def point_metrics(actual: np.ndarray, pred: np.ndarray, insample: np.ndarray, se
         "smape": smape(a, p),
         "mase": mase(a, p, insample, season),
     }
+
+
+# Prediction intervals: the scores that check them and the seasonal-naive baseline's own bands.
+
+
+def coverage(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    a = np.asarray(actual)
+    return float(np.mean((a >= lo) & (a <= hi)))
+
+
+def msis(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: float, insample: np.ndarray, season: int) -> float:
+    """Mean scaled interval score (M4): width plus 2/alpha times the misses, over the seasonal-naive MAE."""
+    a = np.asarray(actual, dtype="float64")
+    alpha = 1 - level / 100
+    score = (hi - lo) + (2 / alpha) * (lo - a) * (a < lo) + (2 / alpha) * (a - hi) * (a > hi)
+    scale = seasonal_naive_scale(insample, season)
+    return float(np.mean(score) / scale) if scale and np.isfinite(scale) else math.nan
+
+
+def seasonal_naive_bands(history: np.ndarray, horizon: int, season: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Seasonal-naive intervals from its own in-sample errors: the empirical |error| quantile, widened by
+    sqrt(k) for the k-th season ahead. Shapes: -> lo (H,), hi (H,)."""
+    x = np.asarray(history, dtype="float64")
+    m = season if len(x) > season else 1
+    err = np.abs(x[m:] - x[:-m])
+    q = float(np.quantile(err, min(1.0, level / 100))) if len(err) else 0.0
+    k = np.arange(horizon) // m + 1
+    point = seasonal_naive(x, horizon, season)
+    return point - q * np.sqrt(k), point + q * np.sqrt(k)

@@ -10,14 +10,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from lstmcast.checkpoint import Checkpoint
+from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
-from lstmcast.data import Series, season_length
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.fitting import check_panel, fit_series
-from lstmcast.forecast import Bands, check_compatible, forecast_series
-from lstmcast.intervals import coverage, msis, seasonal_naive_bands
-from lstmcast.metrics import drift, mean_scores, naive, point_metrics, seasonal_naive
+from lstmcast.evaluation.metrics import (
+    coverage,
+    drift,
+    mean_scores,
+    msis,
+    naive,
+    point_metrics,
+    seasonal_naive,
+    seasonal_naive_bands,
+)
+from lstmcast.forecasting.forecast import Bands, check_compatible, forecast_series
+from lstmcast.io.data import Series, season_length
+from lstmcast.training.fitting import check_panel, fit_series
 
 BASELINES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
     "naive": lambda h, n, m: naive(h, n),

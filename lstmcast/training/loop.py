@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmcast import distributed
 from lstmcast.config import RunConfig, TrainConfig
 from lstmcast.errors import ConfigError
-from lstmcast.model import LSTMRegressor
-from lstmcast.trainstate import rng_state, set_rng_state, to_cpu
-from lstmcast.windows import Windows, normalise
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.windows import Windows, normalise
+from lstmcast.training import distributed
+from lstmcast.training.trainstate import rng_state, set_rng_state, to_cpu
 
 EVAL_BATCH = 4096
 

@@ -32,13 +32,13 @@ import torch
 from torch import nn
 
 from lstmcast import __version__
-from lstmcast.checkpoint import Checkpoint, write_atomic
-from lstmcast.data import Series
+from lstmcast.checkpoint.format import Checkpoint, write_atomic
 from lstmcast.errors import ConfigError, DataError, LstmcastError
-from lstmcast.features import Layout, calendar_features, future_times
-from lstmcast.model import LSTMRegressor
-from lstmcast.scaling import PanelScaling
-from lstmcast.windows import normalise
+from lstmcast.io.data import Series
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.features import Layout, calendar_features, future_times
+from lstmcast.prep.scaling import PanelScaling
+from lstmcast.prep.windows import normalise
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17

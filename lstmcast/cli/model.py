@@ -1,0 +1,73 @@
+"""`lstmcast inspect` (the model card, the gates) and `lstmcast export` (ONNX, TorchScript)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lstmcast.cli.options import ExportFormat, InspectFormat, ModelOpt, OptDataArg
+from lstmcast.cli.output import _console, _json_safe, _note
+from lstmcast.cli.program import app
+
+
+@app.command()
+def inspect(
+    model: ModelOpt,
+    data: OptDataArg = None,
+    gates: Annotated[
+        bool, typer.Option("--gates", help="Recompute the gates over the last window (of DATA if given).")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for gates.png (default: the run directory).")
+    ] = None,
+    format: Annotated[InspectFormat, typer.Option("--format", "-f", help="card (stderr) or json (stdout).")] = None,  # type: ignore[assignment]
+) -> None:
+    """A model card: configuration, size, data and span, validation against seasonal naive, versions."""
+    from lstmcast.pipeline import runs as pipeline
+    from lstmcast.ui import render
+
+    console = _console()
+    card, gate, figure = pipeline.inspect_run(
+        model, gates=gates, source=data, out=out, stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg)
+    )
+    if format is InspectFormat.json:
+        import json
+
+        payload = dict(card)
+        if gate is not None:
+            payload["gates"] = {
+                "keep_gate": gate.keep,
+                "keep_mean": gate.keep_mean,
+                "retention": gate.retention,
+                "figure": str(figure),
+            }
+        sys.stdout.write(json.dumps(_json_safe(payload), indent=2) + "\n")
+        return
+    render.model_card(console, card)
+    if gate is not None:
+        render.gate_summary(console, gate.kind, gate.keep, gate.keep_mean, gate.retention)
+        _note(console, f"wrote {figure}")
+
+
+@app.command()
+def export(
+    model: ModelOpt,
+    format: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help='onnx (needs pip install "lstmcast\\[export]") or torchscript.'),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="File to write (replaced atomically).")],
+) -> None:
+    """Write the model as one graph that takes the last lookback raw observations (and features) and returns the
+    forecast in original units; scaling and normalisation are inside. Inputs and outputs are listed on stderr."""
+    from rich.markup import escape
+
+    from lstmcast.pipeline import runs as pipeline
+
+    result = pipeline.export_run(model, format.value, out)
+    console = _console()
+    for line in pipeline.describe_export(result):
+        _note(console, escape(line))

@@ -1,0 +1,40 @@
+"""`lstmcast predict`: forecasts as CSV or JSON lines on stdout."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lstmcast.cli.options import Fill, FillOpt, LevelOpt, ModelOpt, OptDataArg, OutFormat, TargetOpt, TimeOpt
+from lstmcast.cli.output import _console, _note, _write_frame
+from lstmcast.cli.program import app
+
+
+@app.command()
+def predict(
+    model: ModelOpt,
+    data: OptDataArg = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Steps to forecast (default: the trained horizon).")
+    ] = None,
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")
+    ] = OutFormat.csv,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="Forecast only this series (repeatable).")] = None,
+    level: LevelOpt = None,
+    target: TargetOpt = None,
+    time_col: TimeOpt = None,
+    fill: FillOpt = Fill.interpolate,
+) -> None:
+    """Forecast the steps after the model's stored history, or after DATA (file or -). Writes CSV to stdout:
+    timestamp,forecast (id,timestamp,forecast for panels)."""
+    from lstmcast.pipeline import runs as pipeline
+
+    console = _console()
+    frame = pipeline.predict_run(
+        model, data, horizon=horizon, ids=ids, levels=level, target=target, time_col=time_col, fill=fill.value,
+        stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg),
+    )  # fmt: skip
+    _write_frame(frame, format)

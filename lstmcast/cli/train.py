@@ -1,0 +1,175 @@
+"""`lstmcast train`: a new run, a resumed run, or a distributed job of N local processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from lstmcast.cli import state
+from lstmcast.cli.exits import _Interrupted
+from lstmcast.cli.options import ConfigOpt, DataArg, _given, _resolved_config, _value, with_model_options
+from lstmcast.cli.output import _console, _note
+from lstmcast.cli.program import app
+from lstmcast.errors import ConfigError, DataError
+
+
+@app.command()
+@with_model_options
+def train(
+    ctx: typer.Context,
+    data: DataArg,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory to create (must be new or empty).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Run name under --project (runs/NAME, NAME2, ...).")] = "train",
+    project: Annotated[Path, typer.Option(help="Parent directory of run directories.")] = Path("runs"),
+    config: ConfigOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            exists=True,
+            file_okay=False,
+            help="Run directory to go on training from its last.pt, on the same DATA; --epochs N extends a finished run.",
+        ),
+    ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            max=1024,
+            help="Train in N local processes with DistributedDataParallel (started as torchrun does; "
+            "--batch-size is the global batch).",
+        ),
+    ] = 1,
+    opts: dict[str, Any] | None = None,
+) -> None:
+    """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
+    config.toml)."""
+    assert opts is not None
+    run: dict[str, Any] = {}  # the config file's [run] section, less what the command line gives
+    if config is not None:
+        from lstmcast import configfile
+
+        run = {k: v for k, v in configfile.read_run(config).items() if not _given(ctx, k)}
+    if _given(ctx, "nproc"):
+        if nproc > 1:
+            _launch(data, nproc)
+    elif run.get("nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:  # the workers it starts read the file too
+        _launch(data, run["nproc"])
+    quiet = run.get("quiet", opts["quiet"])
+    if resume is not None:
+        _resume(data, resume, {n: _value(opts[n]) for n in opts if _given(ctx, n)}, ctx, quiet=quiet)
+        return
+    cfg = _resolved_config(ctx, opts, config)
+    out = Path(run["out"]) if "out" in run else out
+    _run_training(
+        data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet
+    )
+
+
+def _launch(data: str, nproc: int) -> NoReturn:
+    """`train --nproc N`: run this same command line (without --nproc) as N workers of one distributed job."""
+    from lstmcast.pipeline import runs as pipeline
+
+    if pipeline.in_distributed_job():
+        raise ConfigError("--nproc: this is already a process of a distributed job (torchrun); drop --nproc")
+    if data == "-":
+        raise ConfigError("--nproc: every process reads DATA; give a file, not - (standard input)")
+    argv: list[str] = state.session.argv or sys.argv[1:]
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    raise SystemExit(pipeline.launch(nproc, args))
+
+
+RESUME_OPTIONS = ("epochs", "patience", "threads", "device", "quiet")  # what --resume lets a user change
+
+
+def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context, *, quiet: bool) -> None:
+    """Go on training run_dir from its last.pt with the run's own configuration."""
+    from lstmcast.pipeline import runs as pipeline
+
+    own = [n for n in ("out", "name", "project", "config") if _given(ctx, n)]
+    fixed = sorted(n for n in (*given, *own) if n not in RESUME_OPTIONS)
+    if fixed:
+        raise ConfigError(
+            f"--resume goes on with the run's own configuration and directory; --{fixed[0].replace('_', '-')} "
+            "cannot change it (only --epochs, --patience, --threads and --device can)"
+        )
+    point = pipeline.load_point(
+        run_dir, epochs=given.get("epochs"), patience=given.get("patience"), threads=given.get("threads"),
+        device=given.get("device"),
+    )  # fmt: skip
+    if point.nothing_to_do is not None:
+        if not quiet:
+            _note(_console(), point.nothing_to_do)
+        return
+    _run_training(data, point.config, out=None, project=Path("runs"), name="train", quiet=quiet, resume=point)
+
+
+def _run_training(
+    data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
+) -> None:
+    from lstmcast.pipeline import runs as pipeline
+    from lstmcast.ui import render
+
+    main_rank = pipeline.is_main_process()
+    quiet = quiet or not main_rank  # the ranks > 0 of a distributed job train silently
+    console = _console()
+    report = None if quiet else (lambda msg: _note(console, msg))
+    with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
+        run = pipeline.train_run(
+            data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report, resume=resume,
+            on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss, log.epochs),
+        )  # fmt: skip
+    res = run.result
+    if not quiet:
+        if res.stop_reason == "early_stop":
+            kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
+            _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
+        render.metrics_table(console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"])
+        ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
+        if ours == ours and snaive == snaive and ours >= snaive:
+            _note(
+                console,
+                f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
+                f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs",
+            )
+        _note(
+            console,
+            f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json, "
+            "config.toml)",
+        )
+    if res.stop_reason == "non_finite":
+        raise DataError(
+            f"training stopped: the loss became NaN or infinite at epoch {res.epochs_run}; the best model so far is "
+            f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
+        )
+    if res.stop_reason == "interrupted":
+        if not main_rank:
+            raise _Interrupted()  # rank 0 says where the run is saved
+        _note(
+            console,
+            f"interrupted: saved {run.run_dir}/last.pt and the best model so far; go on with "
+            f"`lstmcast train DATA --resume {run.run_dir}`",
+        )
+        raise _Interrupted()
+    if run.refit is not None and run.refit.stop_reason == "interrupted":
+        if main_rank:
+            _note(
+                console,
+                f"interrupted during the final refit: {run.run_dir}/model.pt holds the model of the first fit "
+                "(trained without the validation part)",
+            )
+        raise _Interrupted()

@@ -1,0 +1,1 @@
+"""Scoring forecasts: metrics and baselines, validation of a trained model, rolling-origin backtests."""
