@@ -7,15 +7,26 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PIP_EXTRA ?=
 STAMP := $(VENV)/.stamp
+# statsforecast (the `bench` extra) pins pandas < 3, so it gets its own venv: the dev venv keeps its versions
+BENCH_VENV ?= $(VENV)/bench
+BENCH_STAMP := $(BENCH_VENV)/.stamp
+M3_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench bench-quick bench-accuracy clean
+.PHONY: install demo test test-fast lint bench bench-quick bench-accuracy bench-m3 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(PIP_EXTRA) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check $(PIP_EXTRA) $$($(BIN)/python -c \
+		"import sys; t = __import__('tomllib' if sys.version_info >= (3, 11) else 'tomli'); \
+		print(*t.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench'])")
+	touch $(BENCH_STAMP)
 
 install: $(STAMP)  ## create .venv and install lstmcast with its dev tools
 
@@ -43,6 +54,9 @@ bench-quick: $(STAMP)
 
 bench-accuracy: $(STAMP)  ## rolling-origin backtest on every shared series
 	$(BIN)/python bench/accuracy.py
+
+bench-m3: $(STAMP) $(BENCH_STAMP)  ## M3 competition holdout, 4 subsets x seeds 0,1,2, vs statsforecast (20+ minutes)
+	$(BIN)/python bench/m3.py --stats-python $(BENCH_VENV)/bin/python --seeds 0,1,2 $(M3_ARGS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache .mypy_cache .ruff_cache
