@@ -24,6 +24,7 @@ from lstmcast import cli
 from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.cli import exits
 from lstmcast.errors import CheckpointError, ConfigError
+from lstmcast.pipeline import rundir
 from lstmcast.pipeline import runs as pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,17 +241,17 @@ def _race(n: int, make: object) -> tuple[list[Path], list[Exception]]:
 
 def test_many_runs_with_one_name_never_share_a_directory(tmp_path: Path) -> None:
     """Eight runs reach make_run_dir at once (mkdir is atomic across processes as across threads)."""
-    made, failed = _race(8, lambda: pipeline.make_run_dir(None, tmp_path / "runs", "exp"))
+    made, failed = _race(8, lambda: rundir.make_run_dir(None, tmp_path / "runs", "exp"))
     assert not failed and len(made) == 8 and len(set(made)) == 8
 
 
 def test_many_runs_with_one_out_directory_let_exactly_one_in(tmp_path: Path) -> None:
     out = tmp_path / "shared"
-    made, failed = _race(8, lambda: pipeline.make_run_dir(out))
+    made, failed = _race(8, lambda: rundir.make_run_dir(out))
     assert made == [out]
     assert len(failed) == 7 and all("another lstmcast run" in str(e) or "not empty" in str(e) for e in failed)
     with pytest.raises(ConfigError, match="another lstmcast run"):  # and later runs stay out too
-        pipeline.make_run_dir(out)
+        rundir.make_run_dir(out)
 
 
 # --- unwritable and full output directories ------------------------------------------------------------------------
@@ -322,7 +323,7 @@ def test_full_device_is_reported_before_training(
             stats = real(path)  # type: ignore[arg-type]
             self.f_frsize, self.f_bavail = stats.f_frsize, 3
 
-    monkeypatch.setattr(pipeline.os, "statvfs", Full)
+    monkeypatch.setattr(rundir.os, "statvfs", Full)
     code, out, err = run_main(capsys, "train", air_csv, "--project", tmp_path / "runs", *TINY)
     assert (code, out) == (2, "")
     assert "KiB free" in error_line(err)

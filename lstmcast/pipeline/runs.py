@@ -1,17 +1,14 @@
-"""The one place that chains the stages: a training run and a prediction run."""
+"""The entry points a user calls: train, predict, evaluate, backtest, inspect and export runs; each chains the
+stages (files: pipeline.rundir, pipeline.artifacts)."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -22,17 +19,17 @@ from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
-from lstmcast.evaluation.validation import SeriesValidation, validate
+from lstmcast.evaluation.validation import validate
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.forecasting.intervals import calibrate
 from lstmcast.io.data import Series, season_length
 from lstmcast.io.panel import load_panel
 from lstmcast.nn.model import LSTMRegressor
-from lstmcast.pipeline import inspection
+from lstmcast.pipeline import artifacts, inspection, rundir
 from lstmcast.pipeline.inspection import GateReport
 from lstmcast.training import distributed
 from lstmcast.training import resume as resume_mod
-from lstmcast.training.fitting import Prepared, prepare
+from lstmcast.training.fitting import prepare
 from lstmcast.training.loop import (
     EpochCallback,
     EpochLog,
@@ -62,105 +59,6 @@ class TrainRun:
     def refitted(self) -> bool:
         """Whether the saved model is the refit (train.kept_result)."""
         return self.refit is not None and kept_result(self.result, self.refit) is self.refit
-
-
-FIGURE_LEVELS = (80.0, 95.0)  # the interval bands forecast.png draws
-RUN_MARK = ".lstmcast-run"  # created exclusively in a --out directory: two runs can never share one
-MIN_FREE_BYTES = 8 * 1024 * 1024  # a small run's files; less free space than this fails before training
-
-
-def make_run_dir(out: Path | None, project: Path = Path("runs"), name: str = "train") -> Path:
-    """Create a new, empty run directory. Never reuses one: concurrent runs get distinct directories.
-
-    Checks before any training that files can be written there and that the device has some space left.
-    """
-    if out is not None:
-        out = Path(out)
-        created = not out.exists()
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
-        try:
-            _claim(out)  # on failure it leaves no mark of its own (never remove another run's mark)
-        except BaseException:
-            if created:
-                _remove_empty(out)
-            raise
-        try:
-            _check_writable(out)
-        except BaseException:
-            (out / RUN_MARK).unlink(missing_ok=True)
-            if created:
-                _remove_empty(out)
-            raise
-        return out
-    try:
-        project.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {project}/ ({exc.strerror}); use --out DIR") from None
-    for i in range(1, 100000):
-        candidate = project / (name if i == 1 else f"{name}{i}")
-        try:
-            candidate.mkdir()  # atomic: exactly one process wins each name
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise ConfigError(f"cannot create {candidate} ({exc.strerror}); use --out DIR") from None
-        try:
-            _check_writable(candidate)
-        except BaseException:
-            _remove_empty(candidate)
-            raise
-        return candidate
-    raise ConfigError(f"{project}/ holds too many runs named {name}; choose --name or --out")
-
-
-def _claim(out: Path) -> None:
-    """Take an empty --out directory for this run: an exclusive create, so exactly one of two runs wins it."""
-    try:
-        fd = os.open(out / RUN_MARK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise ConfigError(
-            f"--out {out}: another lstmcast run is using (or has used) this directory; choose a new one"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror})") from None
-    try:
-        os.write(fd, f"pid {os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
-    if any(p.name != RUN_MARK for p in out.iterdir()):
-        (out / RUN_MARK).unlink(missing_ok=True)
-        raise ConfigError(f"--out {out}: the directory is not empty; choose a new one so no run is overwritten")
-
-
-def _remove_empty(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty (another run's mark) or gone: leave it
-        path.rmdir()
-
-
-def _check_writable(path: Path) -> None:
-    probe = path / f".write-test-{os.getpid()}"
-    try:
-        with probe.open("wb") as fh:
-            fh.write(b"\0" * 4096)
-            fh.flush()
-            os.fsync(fh.fileno())
-        probe.unlink()
-    except OSError as exc:
-        probe.unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write there ({exc.strerror})") from None
-    try:
-        stats = os.statvfs(path)
-    except (OSError, AttributeError):  # no statvfs (Windows): the probe above is all we can know
-        return
-    free = stats.f_bavail * stats.f_frsize
-    if free < MIN_FREE_BYTES:
-        raise ConfigError(
-            f"{path}: only {free // 1024} KiB free on that device; a run needs at least "
-            f"{MIN_FREE_BYTES // 2**20} MiB for its model files. Free some space or use --out elsewhere"
-        )
 
 
 def train_run(
@@ -203,13 +101,13 @@ def _train(
         check_same_data(resume, prep.panel, str(source))
         run_dir = resume.run_dir
     else:
-        run_dir = distributed.share(lambda: make_run_dir(out, project, name))
+        run_dir = distributed.share(lambda: rundir.make_run_dir(out, project, name))
     if not group.is_main:  # the other ranks train their shards; rank 0 writes everything
         first = fit(windows, cfg, resume=None if resume is None else resume.state)
         return TrainRun(run_dir, None, first, {}, refit(windows, cfg, first))
     configfile.write(cfg, run_dir / "config.toml")
 
-    schema = _schema(prep)
+    schema = artifacts.schema(prep)
     stored = [s.tail(lookback) for s in prep.panel]
     n_rows = [len(s) for s in prep.panel]
     model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known, prep.layout.known_ahead)
@@ -232,7 +130,15 @@ def _train(
     season = season_length(prep.panel[0].freq)
     table = calibrate(result.model, windows, cfg.window.norm)
     val_metrics, per_series = validate(
-        result.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season, table, FIGURE_LEVELS
+        result.model,
+        prep.scaling,
+        windows,
+        prep.panel,
+        prep.n_trains,
+        cfg.window.norm,
+        season,
+        table,
+        artifacts.FIGURE_LEVELS,
     )
     again = refit(windows, cfg, result, report)
     kept = kept_result(result, again)
@@ -255,13 +161,13 @@ def _train(
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
     ckpt_io.save(final, run_dir / "last.pt", state=result.last_state, train_state=result.train_state)
-    _write_metrics_csv(run_dir / "metrics.csv", history)
+    artifacts.write_metrics_csv(run_dir / "metrics.csv", history)
     if history:
         render.loss_figure(
             run_dir / "loss.png", [h.epoch for h in history], [h.train_loss for h in history],
             [h.val_loss for h in history], result.best_epoch,
         )  # fmt: skip
-    _forecast_figure(run_dir / "forecast.png", per_series, horizon)
+    artifacts.forecast_figure(run_dir / "forecast.png", per_series, horizon)
     summary = {
         "run_dir": str(run_dir),
         "source": schema["source"],
@@ -275,69 +181,8 @@ def _train(
         **info,
         "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }
-    (run_dir / "summary.json").write_text(json.dumps(_plain(summary), indent=2, allow_nan=False) + "\n")
+    (run_dir / "summary.json").write_text(json.dumps(artifacts.plain(summary), indent=2, allow_nan=False) + "\n")
     return TrainRun(run_dir, final, result, val_metrics, again)
-
-
-def _schema(prep: Prepared) -> dict[str, Any]:
-    """What the data looked like: columns, frequency and the training span (of the first series for panels)."""
-    first = prep.panel[0]
-    iso = (lambda i: None) if first.index is None else (lambda i: first.index[i].isoformat())  # type: ignore[index]
-    return {
-        "target": prep.config.data.target or first.target,
-        "time_col": first.time_col,
-        "id_col": prep.config.data.id_col if hasattr(prep.config.data, "id_col") else None,
-        "freq": first.freq,
-        "first_time": iso(0),
-        "split_time": iso(prep.n_trains[0]),
-        "last_time": first.last_time,
-        "n_rows": len(first),
-        "train_rows": prep.n_trains[0],
-        "series": len(prep.panel),
-        "source": first.source,
-    }
-
-
-def _forecast_figure(path: Path, per_series: list[SeriesValidation], horizon: int) -> None:
-    """Validation forecasts from origins one horizon apart, over the recent actuals; a grid for panels."""
-    panels = []
-    for v in per_series[:4]:
-        s, n_train = v.series, v.n_train
-        shown = min(n_train, max(3 * (len(s) - n_train), 50))
-        lo = n_train - shown
-        times: Any = np.arange(lo, len(s)) if s.index is None else s.index[lo:]
-        pick = [i for i, o in enumerate(v.origins) if (o - n_train) % horizon == 0]
-        segs = []
-        for i in pick:
-            t = np.arange(v.origins[i], v.origins[i] + horizon)
-            bands = {lv: (lo[i], hi[i]) for lv, (lo, hi) in v.bands.items()}
-            segs.append((t if s.index is None else s.index[t], v.forecasts[i], bands))
-        title = s.target if s.id is None else f"{s.id}"
-        panels.append((title, times, s.values[lo:], segs))
-    render.forecast_grid(path, panels, f"Validation forecasts: {per_series[0].series.target}")
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null, NumPy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _write_metrics_csv(path: Path, history: list[EpochLog]) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
-        for h in history:
-            w.writerow([h.epoch, f"{h.train_loss:.6g}", f"{h.val_loss:.6g}", f"{h.lr:.6g}", f"{h.seconds:.4f}"])
 
 
 def _load_for_model(
@@ -424,7 +269,7 @@ def backtest_run(
             Path(out).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
-        _check_writable(Path(out))
+        rundir.check_writable(Path(out))
 
     def progress(k: int, n: int) -> None:
         if report is not None:
@@ -435,29 +280,9 @@ def backtest_run(
         levels=levels or (), local=local,
     )  # fmt: skip
     if out is not None:
-        write_records(Path(out) / "backtest.csv", result.records())
-        _backtest_figure(Path(out) / "backtest.png", result)
+        artifacts.write_records(Path(out) / "backtest.csv", result.records())
+        artifacts.backtest_figure(Path(out) / "backtest.png", result)
     return result
-
-
-def _backtest_figure(path: Path, result: BacktestResult) -> None:
-    """Each fold's forecasts over the actuals, for up to four series."""
-    panels = []
-    for s in result.panel[:4]:
-        folds = [f for f in result.folds if f.series == s.id]
-        if not folds:
-            continue
-        first = folds[0].origin
-        lo = max(0, first - 3 * (len(s) - first))
-        times: Any = np.arange(lo, len(s)) if s.index is None else s.index[lo:]
-        lines = []
-        for f in folds:
-            ft: Any = np.arange(f.origin, f.origin + len(f.actual))
-            lines.append((ft if s.index is None else s.index[ft], f.forecasts))
-        panels.append((s.id or s.target, times, s.values[lo:], lines))
-    render.backtest_figure(
-        path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins"
-    )
 
 
 def inspect_run(
@@ -487,10 +312,6 @@ def inspect_run(
     )
     figure = gates_figure(where / "gates.png", gate.inputs, gate.panels, title)
     return card, gate, figure
-
-
-def write_records(path: Path, records: list[dict[str, Any]]) -> None:
-    pd.DataFrame.from_records(records).to_csv(path, index=False, float_format="%.6g")
 
 
 def export_run(model: str | Path, fmt: str, out: str | Path) -> Exported:

@@ -1,0 +1,104 @@
+"""The files a run writes besides its checkpoints: the data schema, metrics.csv, summary.json's plain values,
+backtest.csv and the figures' data (drawn by ui)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstmcast.evaluation.backtest import BacktestResult
+from lstmcast.evaluation.validation import SeriesValidation
+from lstmcast.training.fitting import Prepared
+from lstmcast.training.loop import EpochLog
+from lstmcast.ui import render
+
+FIGURE_LEVELS = (80.0, 95.0)  # the interval bands forecast.png draws
+
+
+def schema(prep: Prepared) -> dict[str, Any]:
+    """What the data looked like: columns, frequency and the training span (of the first series for panels)."""
+    first = prep.panel[0]
+    iso = (lambda i: None) if first.index is None else (lambda i: first.index[i].isoformat())  # type: ignore[index]
+    return {
+        "target": prep.config.data.target or first.target,
+        "time_col": first.time_col,
+        "id_col": prep.config.data.id_col if hasattr(prep.config.data, "id_col") else None,
+        "freq": first.freq,
+        "first_time": iso(0),
+        "split_time": iso(prep.n_trains[0]),
+        "last_time": first.last_time,
+        "n_rows": len(first),
+        "train_rows": prep.n_trains[0],
+        "series": len(prep.panel),
+        "source": first.source,
+    }
+
+
+def forecast_figure(path: Path, per_series: list[SeriesValidation], horizon: int) -> None:
+    """Validation forecasts from origins one horizon apart, over the recent actuals; a grid for panels."""
+    panels = []
+    for v in per_series[:4]:
+        s, n_train = v.series, v.n_train
+        shown = min(n_train, max(3 * (len(s) - n_train), 50))
+        lo = n_train - shown
+        times: Any = np.arange(lo, len(s)) if s.index is None else s.index[lo:]
+        pick = [i for i, o in enumerate(v.origins) if (o - n_train) % horizon == 0]
+        segs = []
+        for i in pick:
+            t = np.arange(v.origins[i], v.origins[i] + horizon)
+            bands = {lv: (lo[i], hi[i]) for lv, (lo, hi) in v.bands.items()}
+            segs.append((t if s.index is None else s.index[t], v.forecasts[i], bands))
+        title = s.target if s.id is None else f"{s.id}"
+        panels.append((title, times, s.values[lo:], segs))
+    render.forecast_grid(path, panels, f"Validation forecasts: {per_series[0].series.target}")
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, NumPy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def write_metrics_csv(path: Path, history: list[EpochLog]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
+        for h in history:
+            w.writerow([h.epoch, f"{h.train_loss:.6g}", f"{h.val_loss:.6g}", f"{h.lr:.6g}", f"{h.seconds:.4f}"])
+
+
+def backtest_figure(path: Path, result: BacktestResult) -> None:
+    """Each fold's forecasts over the actuals, for up to four series."""
+    panels = []
+    for s in result.panel[:4]:
+        folds = [f for f in result.folds if f.series == s.id]
+        if not folds:
+            continue
+        first = folds[0].origin
+        lo = max(0, first - 3 * (len(s) - first))
+        times: Any = np.arange(lo, len(s)) if s.index is None else s.index[lo:]
+        lines = []
+        for f in folds:
+            ft: Any = np.arange(f.origin, f.origin + len(f.actual))
+            lines.append((ft if s.index is None else s.index[ft], f.forecasts))
+        panels.append((s.id or s.target, times, s.values[lo:], lines))
+    render.backtest_figure(
+        path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins"
+    )
+
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> None:
+    pd.DataFrame.from_records(records).to_csv(path, index=False, float_format="%.6g")
