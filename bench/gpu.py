@@ -20,7 +20,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from lstmcast.config import DataConfig, ModelConfig, ResolvedConfig, ResolvedTrain, ResolvedWindow  # noqa: E402
 from lstmcast.prep.windows import make_windows  # noqa: E402
 from lstmcast.training.loop import fit  # noqa: E402
 
@@ -76,15 +78,15 @@ def bare(values: np.ndarray, lookback: int, hidden: int, layers: int, batch: int
 
 
 def ours(values: np.ndarray, lookback: int, hidden: int, layers: int, batch: int, amp: bool) -> float:
-    cfg = RunConfig(
-        DataConfig(),
-        WindowConfig(lookback=lookback, horizon=HORIZON, val_size=HORIZON, calendar="off"),
-        ModelConfig(hidden_size=hidden, num_layers=layers),
-        TrainConfig(epochs=1, batch_size=batch, steps_per_epoch=STEPS, device="cuda", amp=amp, patience=5),
+    cfg = ResolvedConfig(
+        data=DataConfig(),
+        window=ResolvedWindow(lookback=lookback, horizon=HORIZON, val_size=HORIZON, calendar="off"),
+        model=ModelConfig(hidden_size=hidden, num_layers=layers),
+        train=ResolvedTrain(epochs=1, batch_size=batch, steps_per_epoch=STEPS, device="cuda", amp=amp, patience=5),
     )
     n_train = len(values) - HORIZON
     windows = make_windows(values, cfg.window, n_train)
-    warm = RunConfig(cfg.data, cfg.window, cfg.model, TrainConfig(epochs=1, batch_size=batch, steps_per_epoch=20, device="cuda", amp=amp, patience=5))
+    warm = replace(cfg, train=replace(cfg.train, steps_per_epoch=20))
     fit(windows, warm)
     torch.cuda.synchronize()
     result = fit(windows, cfg)

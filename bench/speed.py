@@ -53,7 +53,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig  # noqa: E402
+from lstmcast.config import ModelConfig, ResolvedConfig, ResolvedTrain, ResolvedWindow  # noqa: E402
 from lstmcast.prep.windows import Windows, make_windows  # noqa: E402
 from lstmcast.training.loop import fit  # noqa: E402
 
@@ -436,15 +436,16 @@ class Data:
         n_train = len(self.values) - self.val_size
         train = self.values[:n_train]
         scaled = (self.values - train.mean()) / (train.std() or 1.0)
-        cfg = WindowConfig(lookback=shape.lookback, horizon=shape.horizon, val_size=self.val_size, calendar="off")
+        cfg = ResolvedWindow(lookback=shape.lookback, horizon=shape.horizon, val_size=self.val_size, calendar="off")
         return make_windows(scaled, cfg, n_train)
 
 
-def run_config(shape: Shape, val_size: int, steps: int, thread_count: int, seed: int = 0) -> RunConfig:
-    return RunConfig(
-        window=WindowConfig(lookback=shape.lookback, horizon=shape.horizon, val_size=val_size, calendar="off"),
+def run_config(shape: Shape, val_size: int, steps: int, thread_count: int, seed: int = 0) -> ResolvedConfig:
+    return ResolvedConfig(
+        window=ResolvedWindow(lookback=shape.lookback, horizon=shape.horizon, val_size=val_size, calendar="off"),
         model=ModelConfig(hidden_size=shape.hidden, num_layers=shape.layers),
-        train=TrainConfig(
+        train=ResolvedTrain(
+            patience=1,  # one epoch: early stopping never acts
             epochs=1,
             batch_size=shape.batch,
             steps_per_epoch=steps,
@@ -497,7 +498,7 @@ def section_throughput(s: Settings, tmp: Path) -> None:
         fit(w, run_config(shape, data.val_size, 2, s.threads))  # warm-up
         epochs: list[float] = []
 
-        def fit_side(cfg: RunConfig, w: Windows = w, steps: int = steps, epochs: list[float] = epochs) -> Side:
+        def fit_side(cfg: ResolvedConfig, w: Windows = w, steps: int = steps, epochs: list[float] = epochs) -> Side:
             def go() -> tuple[int, Timing]:
                 holder = []
                 tm = timed(lambda: holder.append(fit(w, cfg)))
@@ -593,7 +594,7 @@ def section_panel(s: Settings, tmp: Path) -> None:
     shape = CONFIGS[1]
     val = shape.horizon
     parts = [synthetic(points, seed=i) for i in range(n_series)]
-    cfg_w = WindowConfig(lookback=shape.lookback, horizon=shape.horizon, val_size=val, calendar="off")
+    cfg_w = ResolvedWindow(lookback=shape.lookback, horizon=shape.horizon, val_size=val, calendar="off")
     t0 = time.perf_counter()
     scaled = [((p - p[:-val].mean()) / p[:-val].std()).astype("float32").reshape(-1, 1) for p in parts]
     wp = make_panel_windows(scaled, cfg_w, [points - val] * n_series)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
+from lstmcast import defaults
 from lstmcast.errors import ConfigError
 
 FILLS = ("interpolate", "ffill", "error")
@@ -73,7 +74,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """How the series becomes training windows. `None` sizes are resolved from the data (see `resolve`)."""
+    """How the series becomes training windows, as asked. `None` sizes are resolved from the data into a
+    ResolvedWindow (resolve_window)."""
 
     lookback: int | None = None
     horizon: int | None = None
@@ -89,10 +91,6 @@ class WindowConfig:
         _check_range("--val-size", self.val_size, 1)
         _check_choice("--scaler", self.scaler, SCALERS)
         _check_choice("--norm", self.norm, NORMS)
-
-    @property
-    def resolved(self) -> bool:
-        return None not in (self.lookback, self.horizon, self.val_size)
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation loop."""
+    """The optimisation loop, as asked. `None` sizes are resolved from the number of training windows into a
+    ResolvedTrain (resolve_train)."""
 
     epochs: int | None = None
     batch_size: int | None = None
@@ -138,7 +137,7 @@ class TrainConfig:
     amp: bool = False  # mixed precision: float16 with loss scaling on CUDA, bfloat16 on CPU
     # After early stopping, train the final model afresh on every window (the validation part too) for the best
     # epoch count, so that the most recent data shapes the weights too. auto: when the data is short (see
-    # train.REFIT_BELOW), where the validation part is much of what there is to learn from.
+    # defaults.REFIT_BELOW), where the validation part is much of what there is to learn from.
     refit: str = "auto"
 
     def __post_init__(self) -> None:
@@ -157,6 +156,9 @@ class TrainConfig:
         _check_choice("--refit", self.refit, REFITS)
 
 
+C = TypeVar("C", bound="RunConfig")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a run; `to_dict`/`from_dict` round-trip through plain data."""
@@ -170,14 +172,13 @@ class RunConfig:
         return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+    def from_dict(cls: type[C], raw: dict[str, Any]) -> C:
         if not isinstance(raw, dict):
             raise ConfigError("a configuration must be a mapping of sections")
         parts: dict[str, Any] = {}
+        sections = cls.section_types()
         for f in fields(cls):
-            section_cls = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}[
-                f.name
-            ]
+            section_cls = sections[f.name]
             section = raw.get(f.name, {})
             if not isinstance(section, dict):
                 raise ConfigError(f"configuration section [{f.name}] must be a mapping")
@@ -196,5 +197,89 @@ class RunConfig:
             raise ConfigError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
         return cls(**parts)
 
+    @classmethod
+    def section_types(cls) -> dict[str, type]:
+        return {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}
+
     def replace(self, **sections: Any) -> RunConfig:
         return dataclasses.replace(self, **sections)
+
+
+# --- resolved settings: every size a number -----------------------------------------------------------------------
+# The asked settings (above) may leave sizes open (None); resolving fills them from the data by the rules in
+# defaults.py, once, into these types. Code after the resolve step takes only these, so a size is always an int.
+
+
+def _whole(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number once resolved, not {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedWindow(WindowConfig):
+    """WindowConfig with its sizes fixed: what windowing, the network, forecasts and checkpoints read."""
+
+    lookback: int
+    horizon: int
+    val_size: int
+
+    def __post_init__(self) -> None:
+        for name in ("lookback", "horizon", "val_size"):
+            _whole(f"--{name.replace('_', '-')}", getattr(self, name))
+        super().__post_init__()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedTrain(TrainConfig):
+    """TrainConfig with its sizes fixed: what the training loop reads."""
+
+    epochs: int
+    batch_size: int
+    patience: int
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            _whole(f"--{name.replace('_', '-')}", getattr(self, name))
+        super().__post_init__()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedConfig(RunConfig):
+    """A run's settings with every size fixed (resolve): what training, checkpoints and forecasts read.
+
+    Stored in checkpoints under "config" (format 1 stored the same); the settings as asked go beside it."""
+
+    window: ResolvedWindow
+    train: ResolvedTrain
+
+    @classmethod
+    def section_types(cls) -> dict[str, type]:
+        return super().section_types() | {"window": ResolvedWindow, "train": ResolvedTrain}
+
+
+def _fields_of(section: Any) -> dict[str, Any]:
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
+
+def resolve_window(asked: WindowConfig, n_rows: int, season: int) -> ResolvedWindow:
+    """Fix the window sizes left open (defaults.window_sizes) for series of `n_rows` rows and season `season`."""
+    lookback, horizon, val_size = defaults.window_sizes(n_rows, season, asked.lookback, asked.horizon, asked.val_size)
+    return ResolvedWindow(**(_fields_of(asked) | {"lookback": lookback, "horizon": horizon, "val_size": val_size}))
+
+
+def resolve_train(asked: TrainConfig, n_windows: int) -> ResolvedTrain:
+    """Fix batch size, epochs and patience left open (defaults.training_sizes) for `n_windows` training windows."""
+    batch, epochs, patience = defaults.training_sizes(
+        n_windows, asked.batch_size, asked.epochs, asked.patience, asked.steps_per_epoch
+    )
+    return ResolvedTrain(**(_fields_of(asked) | {"batch_size": batch, "epochs": epochs, "patience": patience}))
+
+
+def resolve(asked: RunConfig, window: ResolvedWindow, n_windows: int, data: DataConfig | None = None) -> ResolvedConfig:
+    """The asked settings with the resolved window sizes and the training sizes for `n_windows` training windows."""
+    return ResolvedConfig(
+        data=asked.data if data is None else data,
+        window=window,
+        model=asked.model,
+        train=resolve_train(asked.train, n_windows),
+    )

@@ -245,3 +245,12 @@ def test_an_interrupt_during_a_write_lands_after_the_file_is_complete(tmp_path: 
             signal.signal(s, handler)
     assert (tmp_path / "f.bin").read_bytes() == b"first half second half"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_the_checkpoint_keeps_the_asked_settings_beside_the_resolved_ones(tiny_run, tiny_run_dir: Path) -> None:
+    loaded = ckpt_io.load(tiny_run_dir)
+    assert loaded.asked is not None and loaded.asked == tiny_run.checkpoint.asked
+    assert loaded.asked.data.target is None  # left to the data: resolved in `config`, open in `asked`
+    assert loaded.config.data.target == "value"
+    assert loaded.config.window.lookback == loaded.asked.window.lookback == 24
+    assert type(loaded.config.train.epochs) is int and type(loaded.asked).__name__ == "RunConfig"

@@ -98,7 +98,7 @@ def raw_inputs(case: Case, origins: list[int]) -> tuple[dict[str, np.ndarray], l
     """The graph's inputs, built from the CSV by hand, for a forecast from each origin (row count) of each
     target: history, features (covariates in original units, then calendar sin/cos), future, series."""
     ckpt = case.ckpt
-    layout, lookback, horizon = ckpt.layout, int(ckpt.config.window.lookback or 0), int(ckpt.config.window.horizon or 0)
+    layout, lookback, horizon = ckpt.layout, ckpt.config.window.lookback, ckpt.config.window.horizon
     df = pd.read_csv(case.csv)
     times = pd.DatetimeIndex(pd.to_datetime(df["timestamp"]))
     cal = calendar_features(times, layout.cycles)  # (N, 2 * cycles)

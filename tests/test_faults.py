@@ -26,6 +26,7 @@ from lstmcast.cli import exits
 from lstmcast.errors import CheckpointError, ConfigError
 from lstmcast.pipeline import rundir
 from lstmcast.pipeline import runs as pipeline
+from lstmcast.training import run as training_run
 
 REPO = Path(__file__).resolve().parents[1]
 # Explicit, tiny sizes; --epochs/--patience large so a run is still training when the signal comes.
@@ -264,7 +265,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def must_not_train(*args: object, **kwargs: object) -> None:
         raise AssertionError("training started")
 
-    monkeypatch.setattr(pipeline, "fit", must_not_train)
+    monkeypatch.setattr(training_run, "fit", must_not_train)  # every training goes through run.train_model
 
 
 def test_out_below_a_file_fails_before_training(

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lstmcast import cli
-from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
+from lstmcast.config import DataConfig, ModelConfig, ResolvedWindow, RunConfig, TrainConfig, WindowConfig
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.io.panel import load_panel
 from lstmcast.prep.windows import make_panel_windows
@@ -150,7 +150,7 @@ def test_panel_windows_never_straddle_two_series(lengths, lookback, horizon):
         for i, n in enumerate(lengths)
     ]
     n_trains = [n - val for n in lengths]
-    cfg = WindowConfig(lookback=lookback, horizon=horizon, val_size=val)
+    cfg = ResolvedWindow(lookback=lookback, horizon=horizon, val_size=val)
     w = make_panel_windows(parts, cfg, n_trains)
     offsets = w.offsets.numpy()
     np.testing.assert_array_equal(offsets, np.concatenate([[0], np.cumsum(lengths)]))
@@ -177,7 +177,7 @@ def test_panel_windows_never_straddle_two_series(lengths, lookback, horizon):
 
 def test_series_of_maps_positions_to_series():
     parts = [np.zeros((5, 1)), np.zeros((7, 1)), np.zeros((6, 1))]
-    w = make_panel_windows(parts, WindowConfig(lookback=2, horizon=1, val_size=1), [4, 6, 5])
+    w = make_panel_windows(parts, ResolvedWindow(lookback=2, horizon=1, val_size=1), [4, 6, 5])
     positions = torch.arange(18)
     expected = torch.tensor([0] * 5 + [1] * 7 + [2] * 6)
     assert torch.equal(w.series_of(positions), expected)

@@ -10,13 +10,14 @@ import torch
 from torch import nn
 
 import lstmcast.training.loop as train_mod
-from lstmcast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
+from lstmcast import defaults
+from lstmcast.config import ModelConfig, ResolvedConfig, ResolvedTrain, ResolvedWindow
 from lstmcast.errors import ConfigError
 from lstmcast.io.data import load_series
 from lstmcast.prep.windows import Scaler, Windows, make_windows
 from lstmcast.training.loop import EpochLog, TrainResult, evaluate_loss, fit, loss_function, refit, resolve_device
 
-WINDOW = WindowConfig(lookback=24, horizon=12, val_size=24)
+WINDOW = ResolvedWindow(lookback=24, horizon=12, val_size=24)
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,12 @@ def air_values(air_csv: Path):
 @pytest.fixture
 def windows(air_values) -> Windows:
     """Fresh windows over scaled airpassengers: 120 training rows, 24 validation rows."""
-    n_train = len(air_values) - int(WINDOW.val_size or 0)
+    n_train = len(air_values) - WINDOW.val_size
     scaler = Scaler.fit("standard", air_values[:n_train])
     return make_windows(scaler.transform(air_values), WINDOW, n_train)
 
 
-def config(**train: object) -> RunConfig:
+def config(**train: object) -> ResolvedConfig:
     values = {
         "epochs": 4,
         "batch_size": 32,
@@ -43,7 +44,7 @@ def config(**train: object) -> RunConfig:
         "loss": "mse",
         **train,
     }
-    return RunConfig(window=WINDOW, model=ModelConfig(hidden_size=8), train=TrainConfig(**values))  # type: ignore[arg-type]
+    return ResolvedConfig(window=WINDOW, model=ModelConfig(hidden_size=8), train=ResolvedTrain(**values))  # type: ignore[arg-type]
 
 
 def state_of(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -217,10 +218,10 @@ def test_refit_trains_on_the_validation_part_for_the_best_epoch_count(windows: W
 
 def test_refit_auto_is_for_short_data_only(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
     first = fit(windows, config(epochs=2))
-    assert config().train.refit == "auto" and len(windows.train_starts) < train_mod.REFIT_BELOW
+    assert config().train.refit == "auto" and len(windows.train_starts) < defaults.REFIT_BELOW
     assert refit(windows, config(epochs=2), first) is not None
     assert refit(windows, config(epochs=2, refit="off"), first) is None
-    monkeypatch.setattr(train_mod, "REFIT_BELOW", len(windows.train_starts))
+    monkeypatch.setattr(defaults, "REFIT_BELOW", len(windows.train_starts))
     assert refit(windows, config(epochs=2), first) is None  # long enough: the early-stopped model is kept
     assert refit(windows, config(epochs=2, refit="on"), first) is not None
     stopped = TrainResult(first.model, first.history, first.best_epoch, first.best_val, "interrupted")

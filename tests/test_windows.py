@@ -12,16 +12,16 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstmcast.config import WindowConfig
+from lstmcast.config import ResolvedWindow, WindowConfig, resolve_window
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.prep.windows import NORM_EPS, Scaler, check_length, default_sizes, make_windows, normalise
+from lstmcast.prep.windows import NORM_EPS, Scaler, check_length, make_windows, normalise
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 kinds = st.sampled_from(["standard", "minmax", "none"])
 
 
-def cfg(lookback: int, horizon: int, val_size: int) -> WindowConfig:
-    return WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size)
+def cfg(lookback: int, horizon: int, val_size: int) -> ResolvedWindow:
+    return ResolvedWindow(lookback=lookback, horizon=horizon, val_size=val_size)
 
 
 def positions(n: int, lookback: int, horizon: int, val_size: int):
@@ -189,17 +189,17 @@ def test_windows_with_feature_channels_keep_the_target_first() -> None:
 
 def test_default_sizes_keep_what_the_user_gave() -> None:
     given_cfg = WindowConfig(lookback=5, horizon=3, val_size=7, scaler="minmax", norm="none")
-    out = default_sizes(1000, 12, given_cfg)
+    out = resolve_window(given_cfg, 1000, 12)
     assert (out.lookback, out.horizon, out.val_size, out.scaler, out.norm) == (5, 3, 7, "minmax", "none")
-    partial = default_sizes(1000, 12, WindowConfig(horizon=6))
-    assert partial.horizon == 6 and partial.resolved
+    partial = resolve_window(WindowConfig(horizon=6), 1000, 12)
+    assert partial.horizon == 6 and isinstance(partial, ResolvedWindow)
 
 
 @given(season=st.sampled_from([1, 4, 5, 7, 12, 24, 48, 52]), extra=st.integers(0, 5000))
 def test_default_sizes_fit_any_series_of_ten_seasons(season: int, extra: int) -> None:
     n = 10 * season + 100 + extra
-    out = default_sizes(n, season, WindowConfig())
-    assert out.resolved
+    out = resolve_window(WindowConfig(), n, season)
+    assert isinstance(out, ResolvedWindow)
     assert out.horizon == max(1, season)  # documented: one season
     assert out.lookback >= 1
     assert out.val_size >= out.horizon

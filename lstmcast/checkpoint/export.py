@@ -156,7 +156,7 @@ class ExportedForecaster(nn.Module):
 
 def wrap(ckpt: Checkpoint) -> ExportedForecaster:
     """The checkpoint's model with its scaling, ready to trace."""
-    lookback = int(ckpt.config.window.lookback or 0)
+    lookback = ckpt.config.window.lookback
     model = copy.deepcopy(ckpt.model).requires_grad_(False)  # inference only; the checkpoint's model untouched
     return ExportedForecaster(model, ckpt.scaling, ckpt.layout, ckpt.config.window.norm, lookback).eval()
 

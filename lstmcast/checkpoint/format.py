@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from lstmcast import __version__
-from lstmcast.config import RunConfig
+from lstmcast.config import ResolvedConfig, RunConfig
 from lstmcast.errors import CheckpointError, LstmcastError
 from lstmcast.io.data import Series
 from lstmcast.nn.model import LSTMRegressor
@@ -41,7 +41,7 @@ class Checkpoint:
     scaling: each series' fitted scalers; layout: the input channels.
     """
 
-    config: RunConfig
+    config: ResolvedConfig  # the settings the model was trained with, every size fixed
     scaling: PanelScaling
     layout: Layout
     schema: dict[str, Any]
@@ -52,6 +52,7 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)
     losses: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    asked: RunConfig | None = None  # the settings as the user gave them (None: a file written before they were kept)
 
     @property
     def ids(self) -> list[str | None]:
@@ -76,7 +77,7 @@ class Checkpoint:
         """The dict written to disk: tensors and primitives only. `state` overrides the model's weights;
         `train_state` (last.pt only) is what resuming needs (train.fit's on_state)."""
         weights = state if state is not None else self.model.state_dict()
-        lookback = int(self.config.window.lookback or 0)
+        lookback = self.config.window.lookback
         n_cov = len(self.layout.covariates)
         cov = np.zeros((len(self.stored), lookback, n_cov))
         for i, s in enumerate(self.stored):
@@ -89,6 +90,7 @@ class Checkpoint:
             "torch_version": str(torch.__version__),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "config": self.config.to_dict(),
+            "asked": None if self.asked is None else self.asked.to_dict(),
             "scaler": self.scaling.to_dict(),
             "layout": self.layout.to_dict(),
             "schema": dict(self.schema),
@@ -278,7 +280,8 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
             f"(format {FORMAT_VERSION}); upgrade lstmcast"
         )
     try:
-        cfg = RunConfig.from_dict(raw["config"])
+        cfg = ResolvedConfig.from_dict(raw["config"])
+        asked = None if raw.get("asked") is None else RunConfig.from_dict(raw["asked"])
         scaling = PanelScaling.from_dict(raw["scaler"])
         layout = Layout.from_dict(raw["layout"])
         schema = dict(raw["schema"])
@@ -288,9 +291,7 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         series_info = dict(raw["series"])
         ids, last_times, n_rows = list(series_info["ids"]), list(series_info["last_time"]), list(series_info["n_rows"])
         with torch.device("meta"):  # shapes only: a hostile config must not make us allocate a huge network
-            net = LSTMRegressor(
-                cfg.model, layout.channels, int(cfg.window.horizon or 1), layout.known, layout.known_ahead
-            )
+            net = LSTMRegressor(cfg.model, layout.channels, cfg.window.horizon, layout.known, layout.known_ahead)
         state = raw["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise TypeError("weights are not a mapping of tensors")
@@ -322,7 +323,7 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
     net.eval()
     hist = history.detach().cpu().numpy().astype("float64")
     hist_cov = history_cov.detach().cpu().numpy().astype("float64")
-    lookback, count = int(cfg.window.lookback or 0), len(ids)
+    lookback, count = cfg.window.lookback, len(ids)
     shapes_ok = hist.shape == (count, lookback) and hist_cov.shape == (count, lookback, len(layout.covariates))
     if not shapes_ok or not (np.isfinite(hist).all() and np.isfinite(hist_cov).all()):
         raise CheckpointError(f"{path}: stored history must be {count} x {lookback} finite values")
@@ -340,14 +341,14 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
     calibration = raw.get("calibration")
     if calibration is not None:
-        horizon = int(cfg.window.horizon or 1)
+        horizon = cfg.window.horizon
         if not isinstance(calibration, torch.Tensor) or tuple(calibration.shape) != (99, horizon):
             raise CheckpointError(f"{path}: the interval calibration must be a 99 x {horizon} tensor")
         calibration = calibration.double().numpy()
         if not np.isfinite(calibration).all() or (calibration < 0).any():
             raise CheckpointError(f"{path}: the interval calibration holds negative, NaN or infinite values")
     return Checkpoint(
-        cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], calibration, metrics, losses, info
+        cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], calibration, metrics, losses, info, asked
     )
 
 

@@ -254,9 +254,9 @@ def evaluate(
     series = [panel] if isinstance(panel, Series) else list(panel)
     check_compatible(ckpt, series)
     m = season or season_length(series[0].freq)
-    horizon = horizon or int(ckpt.config.window.horizon or 1)
+    horizon = horizon or ckpt.config.window.horizon
     step = step or horizon
-    lookback = int(ckpt.config.window.lookback or 0)
+    lookback = ckpt.config.window.lookback
     per_series = []
     for s in series:
         stored = ckpt.stored[ckpt.ids.index(s.id)]

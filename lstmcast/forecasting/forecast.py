@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from lstmcast.checkpoint.format import Checkpoint
-from lstmcast.config import WindowConfig
+from lstmcast.config import ResolvedWindow
 from lstmcast.errors import DataError
 from lstmcast.forecasting.intervals import half_width
 from lstmcast.io.data import Series, future_index
@@ -45,7 +45,7 @@ def forecast_with_bands(
     model: LSTMRegressor,
     scaling: PanelScaling,
     layout: Layout,
-    window: WindowConfig,
+    window: ResolvedWindow,
     panel: Sequence[Series],
     rows: Sequence[int],
     steps: int,
@@ -58,7 +58,7 @@ def forecast_with_bands(
     `rows[k]` is the index of series k in `scaling`. Beyond the trained horizon the model rolls forward, feeding
     its own forecasts back; that needs every input channel in the future, so not with observed covariates.
     """
-    lookback, horizon = int(window.lookback or 0), int(window.horizon or 1)
+    lookback, horizon = window.lookback, window.horizon
     chunks = -(-steps // horizon)
     if chunks > 1 and layout.observed:
         raise DataError(
@@ -174,7 +174,7 @@ def forecast(
     Returns a long DataFrame: `id` (panels only), `timestamp` (ISO strings, or integer positions without a time
     column), `forecast` (original units) and `lo_P`, `hi_P` for each interval level P.
     """
-    trained_h = int(ckpt.config.window.horizon or 0)
+    trained_h = ckpt.config.window.horizon
     steps = horizon or trained_h
     if steps > trained_h and report is not None:
         report(f"note: --horizon {steps} is beyond the trained horizon {trained_h}; rolling forward recursively")

@@ -58,7 +58,7 @@ def gate_report(ckpt: Checkpoint, series: Series | None = None) -> GateReport:
     """Recompute the model's recurrent layers over the last window with the explicit cell equations."""
     s = series if series is not None else ckpt.stored[0]
     row = check_compatible(ckpt, [s])[0] if series is not None else 0
-    lookback = int(ckpt.config.window.lookback or 0)
+    lookback = ckpt.config.window.lookback
     x = torch.from_numpy(channels(s.tail(lookback), ckpt.scaling, row, ckpt.layout)).unsqueeze(0)  # (1, L, C)
     xn, _, _ = normalise(x, ckpt.config.window.norm)
     t = trace(ckpt.model.rnn, xn)  # raises ConfigError for a plain RNN

@@ -9,10 +9,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import torch
 
-from lstmcast import configfile
+from lstmcast import configfile, defaults
 from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.checkpoint.export import Exported, describe, export
 from lstmcast.checkpoint.format import Checkpoint
@@ -21,7 +22,6 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.validation import validate
 from lstmcast.forecasting.forecast import forecast
-from lstmcast.forecasting.intervals import calibrate
 from lstmcast.io.data import Series, season_length
 from lstmcast.io.panel import load_panel
 from lstmcast.nn.model import LSTMRegressor
@@ -35,12 +35,11 @@ from lstmcast.training.loop import (
     EpochLog,
     TrainResult,
     check_training,
-    fit,
     kept_result,
-    refit,
     resolve_device,
 )
 from lstmcast.training.resume import ResumePoint, check_same_data
+from lstmcast.training.run import train_model
 from lstmcast.ui import render
 from lstmcast.ui.gateplot import gates_figure
 
@@ -53,11 +52,11 @@ class TrainRun:
     checkpoint: Checkpoint | None  # None on the ranks > 0 of a distributed run (rank 0 writes the run)
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
-    refit: TrainResult | None = None  # the final model's training on every window (train.refit), if any
+    refit: TrainResult | None = None  # the final model's training on every window (loop.refit), if any
 
     @property
     def refitted(self) -> bool:
-        """Whether the saved model is the refit (train.kept_result)."""
+        """Whether the saved model is the refit (loop.kept_result)."""
         return self.refit is not None and kept_result(self.result, self.refit) is self.refit
 
 
@@ -96,22 +95,22 @@ def _train(
     panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
-    lookback, horizon = int(cfg.window.lookback or 0), int(cfg.window.horizon or 0)
+    lookback, horizon = cfg.window.lookback, cfg.window.horizon
     if resume is not None:
         check_same_data(resume, prep.panel, str(source))
         run_dir = resume.run_dir
     else:
         run_dir = distributed.share(lambda: rundir.make_run_dir(out, project, name))
     if not group.is_main:  # the other ranks train their shards; rank 0 writes everything
-        first = fit(windows, cfg, resume=None if resume is None else resume.state)
-        return TrainRun(run_dir, None, first, {}, refit(windows, cfg, first))
+        trained = train_model(windows, cfg, resume=None if resume is None else resume.state, calibrated=False)
+        return TrainRun(run_dir, None, trained.first, {}, trained.refit)
     configfile.write(cfg, run_dir / "config.toml")
 
     schema = artifacts.schema(prep)
     stored = [s.tail(lookback) for s in prep.panel]
     n_rows = [len(s) for s in prep.panel]
     model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known, prep.layout.known_ahead)
-    base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows)
+    base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows, asked=prep.asked)
 
     pending: dict[str, Any] = {}  # the resume state of the epoch just ended (fit's on_state comes first)
 
@@ -123,25 +122,22 @@ def _train(
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
-    result = fit(
-        windows, cfg, on_epoch_end=save_each_epoch, on_state=lambda state: pending.update(state=state),
-        resume=None if resume is None else resume.state,
-    )  # fmt: skip
     season = season_length(prep.panel[0].freq)
-    table = calibrate(result.model, windows, cfg.window.norm)
-    val_metrics, per_series = validate(
-        result.model,
-        prep.scaling,
-        windows,
-        prep.panel,
-        prep.n_trains,
-        cfg.window.norm,
-        season,
-        table,
-        artifacts.FIGURE_LEVELS,
-    )
-    again = refit(windows, cfg, result, report)
-    kept = kept_result(result, again)
+    scored: dict[str, Any] = {}
+
+    def validate_first_fit(first: TrainResult, table: np.ndarray | None) -> None:
+        """Score the first fit on the validation part it held out (before the refit trains on it)."""
+        scored["metrics"], scored["per_series"] = validate(
+            first.model, prep.scaling, windows, prep.panel, prep.n_trains, cfg.window.norm, season, table,
+            artifacts.FIGURE_LEVELS,
+        )  # fmt: skip
+
+    trained = train_model(
+        windows, cfg, on_epoch_end=save_each_epoch, on_state=lambda state: pending.update(state=state),
+        resume=None if resume is None else resume.state, after_fit=validate_first_fit, report=report,
+    )  # fmt: skip
+    result, again, kept, table = trained.first, trained.refit, trained.kept, trained.table
+    val_metrics, per_series = scored["metrics"], scored["per_series"]
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
@@ -150,13 +146,14 @@ def _train(
     }
     info = {
         "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "refit_epochs": kept.epochs_run if kept is again else 0,
+        "refit_epochs": kept.epochs_run if trained.refitted else 0,
     }  # fmt: skip
     metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
         f"val_snaive_{k}": v for k, v in val_metrics["seasonal naive"].items()
     }
     final = Checkpoint(
-        cfg, prep.scaling, prep.layout, schema, stored, kept.model, n_rows, table, metrics, losses, info
+        cfg, prep.scaling, prep.layout, schema, stored, kept.model, n_rows, table, metrics, losses, info,
+        asked=prep.asked,
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
@@ -244,7 +241,7 @@ def predict_run(
     panel = None
     if source is not None:
         panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
     return forecast(ckpt, panel, horizon, report, ids, levels or ())
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from lstmcast.config import WindowConfig
+from lstmcast.config import ResolvedWindow
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.prep.scaling import Scaler
 
@@ -16,7 +16,6 @@ __all__ = [
     "Scaler",
     "Windows",
     "check_length",
-    "default_sizes",
     "make_panel_windows",
     "make_windows",
     "normalise",
@@ -28,35 +27,14 @@ __all__ = [
 NORM_EPS = 1e-2
 
 
-def default_sizes(n_rows: int, season: int, cfg: WindowConfig) -> WindowConfig:
-    """Resolve lookback, horizon and validation size from the season and length when not given.
-
-    horizon: one season (at least 1). lookback: 3 seasons for short seasons (<= 12), 2 for longer ones, at least
-    16 points, at most 336 and at most a third of the series. val_size: up to 4 horizons, at most a tenth of the
-    series, at least one horizon.
-    """
-    horizon = cfg.horizon if cfg.horizon is not None else max(1, season)
-    val_size = cfg.val_size
-    if val_size is None:
-        val_size = horizon * max(1, min(4, (n_rows // 10) // horizon))
-    lookback = cfg.lookback
-    if lookback is None:
-        seasons = 3 if season <= 12 else 2
-        lookback = max(16, seasons * season)
-        lookback = min(lookback, 336, max(horizon, (n_rows - val_size) // 3))
-        lookback = max(1, lookback)
-    return replace(cfg, lookback=lookback, horizon=horizon, val_size=val_size)
-
-
-def rows_needed(cfg: WindowConfig) -> int:
+def rows_needed(cfg: ResolvedWindow) -> int:
     """Rows a series needs: one training window plus the validation part."""
-    return int(cfg.lookback or 0) + int(cfg.horizon or 0) + int(cfg.val_size or 0)
+    return cfg.lookback + cfg.horizon + cfg.val_size
 
 
-def check_length(n_rows: int, cfg: WindowConfig, source: str) -> int:
+def check_length(n_rows: int, cfg: ResolvedWindow, source: str) -> int:
     """Rows needed for one training window plus the validation part; raises DataError when short."""
-    assert cfg.resolved
-    lookback, horizon, val = int(cfg.lookback or 0), int(cfg.horizon or 0), int(cfg.val_size or 0)
+    lookback, horizon, val = cfg.lookback, cfg.horizon, cfg.val_size
     if val < horizon:
         raise ConfigError(f"--val-size {val} must be at least the horizon ({horizon})")
     need = lookback + horizon + val
@@ -121,7 +99,7 @@ class Windows:
         return torch.searchsorted(self.offsets, starts, right=True) - 1
 
 
-def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int, features: np.ndarray | None = None) -> Windows:
+def make_windows(scaled: np.ndarray, cfg: ResolvedWindow, n_train: int, features: np.ndarray | None = None) -> Windows:
     """Windows over one scaled series whose first `n_train` points are the training part (see make_panel_windows)."""
     target = np.asarray(scaled, dtype="float32").reshape(len(scaled), 1)
     if features is not None and features.shape[1]:
@@ -131,14 +109,14 @@ def make_windows(scaled: np.ndarray, cfg: WindowConfig, n_train: int, features: 
 
 
 def make_panel_windows(
-    parts: list[np.ndarray], cfg: WindowConfig, n_trains: list[int], known: int = 0, ahead: int = 0
+    parts: list[np.ndarray], cfg: ResolvedWindow, n_trains: list[int], known: int = 0, ahead: int = 0
 ) -> Windows:
     """Windows over several series, each (N_i, C) with its first `n_trains[i]` points for training.
 
     Training windows lie wholly in a series' training part; validation windows have their targets in the rest
     (their inputs may reach back into the training part, as a forecast from the split point would).
     """
-    lookback, horizon = int(cfg.lookback or 0), int(cfg.horizon or 0)
+    lookback, horizon = cfg.lookback, cfg.horizon
     width = lookback + horizon
     lengths = [len(p) for p in parts]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype("int64")

@@ -1,5 +1,5 @@
-"""From one series or a panel to fitted models: resolve defaults, scale each series on its training part, build
-the windows over all series, train one global model (or an ensemble of seeds)."""
+"""From one series or a panel to fitted models: resolve the settings, scale each series on its training part, build
+the windows over all series, train one global model (or an ensemble of seeds) with run.train_model."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lstmcast.config import RunConfig, WindowConfig
+from lstmcast.config import ResolvedConfig, ResolvedWindow, RunConfig, WindowConfig, resolve, resolve_window
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.forecasting.forecast import Bands, forecast_with_bands
-from lstmcast.forecasting.intervals import calibrate
 from lstmcast.io.data import Series, season_length
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.features import Layout, calendar_cycles, channels
 from lstmcast.prep.scaling import PanelScaling
-from lstmcast.prep.windows import Windows, check_length, default_sizes, make_panel_windows, rows_needed
-from lstmcast.training.loop import EpochCallback, TrainResult, default_training, fit, kept_result, refit
+from lstmcast.prep.windows import Windows, check_length, make_panel_windows, rows_needed
+from lstmcast.training.loop import EpochCallback, TrainResult
+from lstmcast.training.run import train_model
 
 Report = Callable[[str], None]
 
@@ -31,34 +31,30 @@ def check_panel(panel: list[Series]) -> None:
         raise DataError(f"{panel[0].source}: the series have different frequencies: {detail}; resample them first")
 
 
-def resolve_config(cfg: RunConfig, panel: list[Series]) -> RunConfig:
-    """Fill sizes the user left open from the season and the (median) series length."""
+def resolve_sizes(cfg: RunConfig, panel: list[Series]) -> ResolvedWindow:
+    """Fix the window sizes the user left open from the season and the (median) series length."""
     check_panel(panel)
-    first = panel[0]
-    season = season_length(first.freq)
+    season = season_length(panel[0].freq)
     typical = int(np.median([len(s) for s in panel]))
-    window = default_sizes(typical, season, cfg.window)
-    return replace(
-        cfg, window=window, data=replace(cfg.data, target=cfg.data.target or first.target, time_col=first.time_col)
-    )
+    return resolve_window(cfg.window, typical, season)
 
 
 def keep_long_enough(
-    panel: list[Series], cfg: RunConfig, report: Report | None = None, asked: WindowConfig | None = None
+    panel: list[Series], window: ResolvedWindow, report: Report | None = None, asked: WindowConfig | None = None
 ) -> list[Series]:
     """Drop series too short for one training window plus the validation part (an error when none is left)."""
     longest = max(panel, key=len)
     try:
-        check_length(len(longest), cfg.window, longest.source)
+        check_length(len(longest), window, longest.source)
     except DataError as exc:
-        user = asked or cfg.window  # the sizes as the user gave them (None: a default)
+        user = asked or window  # the sizes as the user gave them (None: a default)
         sizes = (("--lookback", user.lookback), ("--horizon", user.horizon), ("--val-size", user.val_size))
         given = [flag for flag, value in sizes if value is not None]
         what = "" if len(panel) == 1 else f"all {len(panel)} series are too short; the longest: "
         if given:  # the user's own sizes do not fit this data: a usage error that names them
             raise ConfigError(f"{what}{exc} (set by {', '.join(given)})") from None
         raise DataError(f"{what}{exc}") from None
-    need = rows_needed(cfg.window)
+    need = rows_needed(window)
     kept = [s for s in panel if len(s) >= need]
     if len(kept) < len(panel) and report is not None:
         report(f"skipped {len(panel) - len(kept)} of {len(panel)} series shorter than {need} rows")
@@ -67,12 +63,13 @@ def keep_long_enough(
 
 @dataclass
 class Prepared:
-    config: RunConfig
+    config: ResolvedConfig
     panel: list[Series]
     scaling: PanelScaling
     windows: Windows
     n_trains: list[int]
     layout: Layout
+    asked: RunConfig | None = None  # the settings as the user gave them (sizes may be None)
 
     @property
     def input_size(self) -> int:
@@ -86,27 +83,25 @@ class Prepared:
 def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None = None) -> Prepared:
     """Resolve the config, fit each series' scalers on its training part only and window every series."""
     panel = [data] if isinstance(data, Series) else list(data)
-    asked = cfg.window
-    cfg = resolve_config(cfg, panel)
-    panel = keep_long_enough(panel, cfg, report, asked)
-    val = int(cfg.window.val_size or 0)
-    n_trains = [len(s) - val for s in panel]
+    window = resolve_sizes(cfg, panel)
+    panel = keep_long_enough(panel, window, report, cfg.window)
+    n_trains = [len(s) - window.val_size for s in panel]
     longest = max(panel, key=len)
     cycles = (
-        calendar_cycles(longest.freq, len(longest))
-        if cfg.window.calendar == "auto" and longest.index is not None
-        else []
+        calendar_cycles(longest.freq, len(longest)) if window.calendar == "auto" and longest.index is not None else []
     )
     layout = Layout(tuple(longest.covariate_names), longest.known_ahead, tuple(cycles))
     scaling = PanelScaling.fit(
-        cfg.window.scaler,
+        window.scaler,
         [s.values[:n] for s, n in zip(panel, n_trains)],
         [None if s.covariates is None else s.covariates[:n] for s, n in zip(panel, n_trains)],
     )
     parts = [channels(s, scaling, i, layout) for i, s in enumerate(panel)]
-    windows = make_panel_windows(parts, cfg.window, n_trains, known=layout.known, ahead=layout.known_ahead)
-    cfg = replace(cfg, train=default_training(cfg.train, len(windows.train_starts)))
-    return Prepared(cfg, panel, scaling, windows, n_trains, layout)
+    windows = make_panel_windows(parts, window, n_trains, known=layout.known, ahead=layout.known_ahead)
+    first = panel[0]
+    data_cfg = replace(cfg.data, target=cfg.data.target or first.target, time_col=first.time_col)
+    resolved = resolve(cfg, window, len(windows.train_starts), data_cfg)
+    return Prepared(resolved, panel, scaling, windows, n_trains, layout, cfg)
 
 
 @dataclass
@@ -116,20 +111,12 @@ class Fitted:
     tables: list[np.ndarray]  # each member's interval calibration (intervals.calibrate)
 
     @property
-    def config(self) -> RunConfig:
+    def config(self) -> ResolvedConfig:
         return self.prep.config
 
     @property
     def models(self) -> list[LSTMRegressor]:
         return [r.model for r in self.results]
-
-    def forecast(self, panel: Series | list[Series], steps: int) -> np.ndarray:
-        """Median over the ensemble of forecasts after the end of each series (original units): (S, steps),
-        or (steps,) for one Series. The series must be the prepared ones, in order (e.g. their heads)."""
-        many = not isinstance(panel, Series)
-        series = [panel] if isinstance(panel, Series) else list(panel)
-        values, _ = self.forecast_bands(series, steps)
-        return values if many else values[0]
 
     def forecast_bands(self, panel: list[Series], steps: int, levels: Sequence[float] = ()) -> tuple[np.ndarray, Bands]:
         """Forecasts (S, steps) and conformal intervals {level: (lo, hi)}: medians over the ensemble."""
@@ -160,13 +147,14 @@ def fit_series(
 ) -> Fitted:
     """Train `ensemble` global models (seeds seed, seed+1, ...) on one series or a panel.
 
-    Each member is calibrated on its first fit, whose validation errors are held out; its refit on every window
-    (see train.refit) is the model that forecasts."""
+    Each member is trained by run.train_model: calibrated on its first fit, whose validation errors are held out;
+    its refit on every window (see loop.refit), when it completes, is the model that forecasts."""
     prep = prepare(data, cfg, report)
     finals, tables = [], []
     for k in range(max(1, ensemble or 1)):
         member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
-        first = fit(prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None)
-        tables.append(calibrate(first.model, prep.windows, prep.config.window.norm))
-        finals.append(kept_result(first, refit(prep.windows, member_cfg, first)))
+        trained = train_model(prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None)
+        assert trained.table is not None  # calibrated: train_model's default
+        tables.append(trained.table)
+        finals.append(trained.kept)
     return Fitted(prep, finals, tables)

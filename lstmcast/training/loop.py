@@ -14,14 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmcast.config import RunConfig, TrainConfig
+from lstmcast import defaults
+from lstmcast.config import ResolvedConfig, TrainConfig
 from lstmcast.errors import ConfigError
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.windows import Windows, normalise
 from lstmcast.training import distributed
 from lstmcast.training.trainstate import rng_state, set_rng_state, to_cpu
-
-EVAL_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -53,37 +52,6 @@ class TrainResult:
 
 EpochCallback = Callable[[EpochLog, LSTMRegressor, bool], None]
 StateCallback = Callable[[dict[str, Any]], None]
-
-
-# Window passes a default run aims at (about a minute on one CPU core for this model size), whatever the series'
-# length: short series get many epochs of small batches, long ones a few epochs of large batches.
-SAMPLE_BUDGET = 60_000
-
-
-# --refit auto refits below this many training windows: short series and small panels, where the validation part
-# is much of the data and its recency matters. Measured (relative MASE, seeds 0 / 1): airpassengers 0.725 / 1.246 ->
-# 0.577 / 1.050, hyndsight 0.897 / 1.066 -> 0.894 / 1.009, visnights 1.035 / 0.995 -> 0.982 / 1.011; on a long series
-# (co2_weekly, ~2,000 windows, seed 0) a refit lost the benefit of the epoch selection: 0.202 -> 0.253.
-REFIT_BELOW = 1_000
-
-
-def default_training(tc: TrainConfig, n_windows: int) -> TrainConfig:
-    """Batch size, epochs and patience from the number of training windows, when not given.
-
-    batch: n_windows / 16 rounded to a power of two, within [16, 128]; epochs: SAMPLE_BUDGET window passes, within
-    [4, 400] (with --steps-per-epoch, the capped epoch counts); patience: a fifth of the epochs, at least 5.
-    """
-    batch = tc.batch_size
-    if batch is None:
-        batch = int(min(128, max(16, 2 ** round(math.log2(max(n_windows, 1) / 16)))))
-    epochs = tc.epochs
-    if epochs is None:
-        per_epoch = n_windows
-        if tc.steps_per_epoch is not None:
-            per_epoch = min(per_epoch, tc.steps_per_epoch * batch)
-        epochs = int(min(400, max(4, math.ceil(SAMPLE_BUDGET / max(per_epoch, 1)))))
-    patience = tc.patience if tc.patience is not None else max(5, epochs // 5)
-    return replace(tc, batch_size=batch, epochs=epochs, patience=patience)
 
 
 def mixed_precision(enabled: bool, device: torch.device) -> tuple[Callable[[], Any], Any]:
@@ -176,7 +144,7 @@ def loss_sum(
     was_training = model.training
     model.eval()
     total = 0.0
-    for chunk in torch.split(starts.to(device), EVAL_BATCH):
+    for chunk in torch.split(starts.to(device), defaults.INFERENCE_BATCH):
         xn, future, yn = step_inputs(windows, chunk, norm, device)
         total += float(loss_fn(model(xn, future), yn)) * len(chunk)
     model.train(was_training)
@@ -185,7 +153,7 @@ def loss_sum(
 
 def fit(
     windows: Windows,
-    cfg: RunConfig,
+    cfg: ResolvedConfig,
     *,
     on_epoch_end: EpochCallback | None = None,
     on_state: StateCallback | None = None,
@@ -204,14 +172,14 @@ def fit(
     weighted so a step equals the single-process step on the whole batch; losses are summed over the ranks and
     rank 0's early-stopping decision is broadcast, so all ranks stop together. Give the callbacks on rank 0 only.
     """
-    tc = default_training(cfg.train, len(windows.train_starts))
+    tc = cfg.train
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
     group = distributed.current()
     device = distributed.train_device(resolve_device(tc.device), group)
     gen = seed_everything(tc.seed)
     input_size = windows.series.shape[1]
-    model = LSTMRegressor(cfg.model, input_size, int(cfg.window.horizon or 1), windows.known, windows.ahead).to(device)
+    model = LSTMRegressor(cfg.model, input_size, cfg.window.horizon, windows.known, windows.ahead).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     loss_fn = loss_function(tc.loss)
     norm = cfg.window.norm
@@ -225,7 +193,7 @@ def fit(
     snapshot: dict[str, Any] | None = None
     last_weights: dict[str, torch.Tensor] | None = None
     n_train = len(windows.train_starts)
-    batch_size, epochs, patience = int(tc.batch_size or 1), int(tc.epochs or 1), int(tc.patience or 1)
+    batch_size, epochs, patience = tc.batch_size, tc.epochs, tc.patience
     batches = math.ceil(n_train / batch_size)
     if tc.steps_per_epoch is not None:
         batches = min(batches, tc.steps_per_epoch)
@@ -343,16 +311,17 @@ def fit(
 
 
 def refit(
-    windows: Windows, cfg: RunConfig, first: TrainResult, report: Callable[[str], None] | None = None
+    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None
 ) -> TrainResult | None:
     """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
     epochs that `first` (trained with early stopping on that validation part) found best.
 
-    None when there is nothing to refit: --refit off, --refit auto on data with REFIT_BELOW training windows or
-    more, no validation windows, or a first fit that was interrupted, diverged or never improved. The refit's `stop_reason` is "interrupted" when Ctrl-C cut it short.
+    None when there is nothing to refit: --refit off, --refit auto on data with defaults.REFIT_BELOW training
+    windows or more, no validation windows, or a first fit that was interrupted, diverged or never improved. The
+    refit's `stop_reason` is "interrupted" when Ctrl-C cut it short.
     """
     mode, n_train = cfg.train.refit, len(windows.train_starts)
-    if mode == "off" or (mode == "auto" and n_train >= REFIT_BELOW) or len(windows.val_starts) == 0:
+    if mode == "off" or (mode == "auto" and n_train >= defaults.REFIT_BELOW) or len(windows.val_starts) == 0:
         return None
     if first.stop_reason in ("interrupted", "non_finite") or first.best_epoch < 1:
         return None

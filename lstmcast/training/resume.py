@@ -65,11 +65,11 @@ def load_point(
         threads=threads if threads is not None else tc.threads,
         device=device if device is not None else tc.device,
     )
-    cfg = ckpt.config.replace(train=new)
+    cfg = replace(ckpt.config, train=new)
     why = None
-    if int(new.epochs or 0) <= done:
+    if new.epochs <= done:
         why = f"{run_dir} has trained {done} epochs already; nothing to do (pass --epochs above {done} to extend it)"
-    elif bad >= int(new.patience or 1):
+    elif bad >= new.patience:
         why = (
             f"{run_dir} stopped early at epoch {done} (no validation gain for {bad} epochs); nothing to do "
             f"(pass --patience above {bad} to train on)"

@@ -1,0 +1,71 @@
+"""The one training sequence: fit -> calibrate -> (validate) -> refit -> keep.
+
+Every path that trains a model goes through `train_model`: a training run (pipeline.runs), the backtest's folds and
+the library's fit_series (fitting). New steps of the sequence (transforms, ensembles, masking) belong here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lstmcast.config import ResolvedConfig
+from lstmcast.forecasting.intervals import calibrate
+from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.windows import Windows
+from lstmcast.training.loop import EpochCallback, StateCallback, TrainResult, fit, kept_result, refit
+
+# Called after the first fit is calibrated, before the refit: the first fit held the validation part out, so
+# this is where it is scored (pipeline.runs validates here). Arguments: the first fit, its calibration table.
+AfterFit = Callable[[TrainResult, "np.ndarray | None"], None]
+
+
+@dataclass
+class TrainedModel:
+    """What train_model did: the first fit (early stopping on the validation windows), its interval calibration
+    and the refit on every window, if one ran."""
+
+    first: TrainResult
+    table: np.ndarray | None  # intervals.calibrate of the first fit; None when not asked for
+    refit: TrainResult | None = None
+
+    @property
+    def kept(self) -> TrainResult:
+        """The result whose model is kept (loop.kept_result: the refit when it ran to its end)."""
+        return kept_result(self.first, self.refit)
+
+    @property
+    def model(self) -> LSTMRegressor:
+        return self.kept.model
+
+    @property
+    def refitted(self) -> bool:
+        """Whether the kept model is the refit."""
+        return self.refit is not None and self.kept is self.refit
+
+
+def train_model(
+    windows: Windows,
+    cfg: ResolvedConfig,
+    *,
+    on_epoch_end: EpochCallback | None = None,
+    on_state: StateCallback | None = None,
+    resume: dict[str, Any] | None = None,
+    calibrated: bool = True,
+    after_fit: AfterFit | None = None,
+    report: Callable[[str], None] | None = None,
+) -> TrainedModel:
+    """Fit with early stopping on the validation windows, calibrate the intervals on that fit (its validation
+    errors are held out), let `after_fit` score it, refit on every window (loop.refit decides whether), keep one.
+
+    on_epoch_end, on_state, resume: for the first fit (see loop.fit); the refit trains silently. calibrated=False
+    skips the calibration (the ranks > 0 of a distributed run, which write nothing).
+    """
+    first = fit(windows, cfg, on_epoch_end=on_epoch_end, on_state=on_state, resume=resume)
+    table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
+    if after_fit is not None:
+        after_fit(first, table)
+    return TrainedModel(first, table, refit(windows, cfg, first, report))

@@ -1,0 +1,75 @@
+"""lstmcast.defaults: README's defaults table states the rules defaults.py applies, number for number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstmcast import defaults
+from lstmcast.config import RunConfig, TrainConfig, WindowConfig, resolve_train, resolve_window
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SHARES = {"a third": 3, "a fifth": 5, "a tenth": 10}
+
+
+def table_rows() -> dict[str, str]:
+    """The rows of README's "Defaults you do not have to think about" table: setting -> default."""
+    text = README.read_text()
+    section = text.split("### Defaults you do not have to think about", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and not set(cells[0]) <= {"-"}:
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_the_window_rows_state_the_window_rules() -> None:
+    rows = table_rows()
+    assert rows["`--horizon`"] == "one season" and defaults.HORIZON_SEASONS == 1
+    lookback = rows["`--lookback`"]
+    assert lookback.startswith(f"{defaults.LOOKBACK_SEASONS_SHORT} seasons")
+    assert f"({defaults.LOOKBACK_SEASONS_LONG} for seasons longer than {defaults.SHORT_SEASON} steps)" in lookback
+    assert f"at least {defaults.LOOKBACK_MIN}" in lookback and f"at most {defaults.LOOKBACK_MAX}" in lookback
+    share = next(words for words, n in SHARES.items() if n == defaults.LOOKBACK_MAX_SHARE)
+    assert f"{share} of the series" in lookback
+    val = rows["`--val-size`"]
+    tenth = next(words for words, n in SHARES.items() if n == defaults.VAL_MAX_SHARE)
+    assert f"up to {defaults.VAL_HORIZONS} horizons" in val and f"at most {tenth} of the series" in val
+
+
+def test_the_training_rows_state_the_training_rules() -> None:
+    rows = table_rows()
+    sizes = rows["`--batch-size`, `--epochs`"]
+    assert f"batch n/{defaults.BATCH_SHARE} within [{defaults.BATCH_MIN}, {defaults.BATCH_MAX}]" in sizes
+    assert f"about {defaults.SAMPLE_BUDGET:,} window passes within [{defaults.EPOCHS_MIN}, {defaults.EPOCHS_MAX}]" in sizes
+    patience = rows["`--patience`"]
+    fifth = next(words for words, n in SHARES.items() if n == defaults.PATIENCE_SHARE)
+    assert patience.startswith(f"{fifth} of the epochs, at least {defaults.PATIENCE_MIN}")
+    assert f"fewer than {defaults.REFIT_BELOW:,} training windows" in rows["`--refit`"]
+    assert f"at most {defaults.PREDICT_THREADS} threads" in rows["`predict` threads"]
+
+
+@pytest.mark.parametrize(("n_rows", "season"), [(144, 12), (1000, 52), (30, 1), (5000, 24), (476, 4)])
+def test_resolving_applies_the_stated_window_rules(n_rows: int, season: int) -> None:
+    w = resolve_window(WindowConfig(), n_rows, season)
+    assert w.horizon == max(1, season)
+    assert w.horizon <= w.val_size <= max(w.horizon, n_rows // defaults.VAL_MAX_SHARE)
+    assert w.lookback <= defaults.LOOKBACK_MAX and w.lookback <= max(w.horizon, (n_rows - w.val_size) // 3)
+
+
+@pytest.mark.parametrize("n_windows", [1, 50, 800, 2_000, 100_000])
+def test_resolving_applies_the_stated_training_rules(n_windows: int) -> None:
+    t = resolve_train(TrainConfig(), n_windows)
+    assert defaults.BATCH_MIN <= t.batch_size <= defaults.BATCH_MAX and t.batch_size & (t.batch_size - 1) == 0
+    assert defaults.EPOCHS_MIN <= t.epochs <= defaults.EPOCHS_MAX
+    assert t.patience == max(defaults.PATIENCE_MIN, t.epochs // defaults.PATIENCE_SHARE)
+
+
+def test_given_sizes_are_kept_and_resolved_ones_are_whole_numbers() -> None:
+    asked = RunConfig(window=WindowConfig(lookback=5, horizon=3), train=TrainConfig(epochs=7))
+    w = resolve_window(asked.window, 1000, 12)
+    t = resolve_train(asked.train, 10)
+    assert (w.lookback, w.horizon, t.epochs) == (5, 3, 7)
+    assert all(isinstance(v, int) for v in (w.lookback, w.horizon, w.val_size, t.epochs, t.batch_size, t.patience))
