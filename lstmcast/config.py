@@ -4,21 +4,108 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field, fields
+from enum import Enum
 from typing import Any, TypeVar
 
 from lstmcast import defaults
 from lstmcast.errors import ConfigError
 
-FILLS = ("interpolate", "ffill", "error")
-SCALERS = ("standard", "minmax", "none")
-NORMS = ("window", "none")
-CALENDARS = ("auto", "off")
-CELLS = ("lstm", "gru", "rnn")
-LOSSES = ("mse", "mae", "huber")
-SCHEDULES = ("constant", "plateau", "cosine")
-REFITS = ("auto", "on", "off")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+
+class Fill(str, Enum):
+    interpolate = "interpolate"
+    ffill = "ffill"
+    error = "error"
+
+
+class ScalerName(str, Enum):
+    standard = "standard"
+    minmax = "minmax"
+    none = "none"
+
+
+class Norm(str, Enum):
+    window = "window"
+    none = "none"
+
+
+class Calendar(str, Enum):
+    auto = "auto"
+    off = "off"
+
+
+class Cell(str, Enum):
+    lstm = "lstm"
+    gru = "gru"
+    rnn = "rnn"
+
+
+class Loss(str, Enum):
+    mse = "mse"
+    mae = "mae"
+    huber = "huber"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    plateau = "plateau"
+    cosine = "cosine"
+
+
+class Refit(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a user may give a numeric setting: [lo, hi] (hi None: no upper bound). Declared once here, read by
+    the command-line options (cli.options: typer's min/max) and by the config-file reader (configfile), so a config
+    file gets the same bounds as the flags. The dataclasses below check only what the core cannot run without
+    (e.g. dropout in [0, 1), lr > 0), so library code may go beyond a user's bounds (a test diverging on purpose)."""
+
+    lo: float
+    hi: float | None = None
+
+    def describe(self) -> str:
+        return f">= {self.lo}" if self.hi is None else f"in [{self.lo}, {self.hi}]"
+
+
+# field name -> its range (the flag is --field-name, except hidden_size -> --hidden, num_layers -> --layers: FLAGS)
+RANGES: dict[str, Range] = {
+    "lookback": Range(1),
+    "horizon": Range(1),
+    "val_size": Range(1),
+    "hidden_size": Range(1),
+    "num_layers": Range(1),
+    "dropout": Range(0.0, 0.99),  # [0, 1) in principle; 0.99 is as far as dropping inputs makes sense
+    "proj_size": Range(0),
+    "epochs": Range(1),
+    "batch_size": Range(1),
+    "lr": Range(1e-8, 10.0),
+    "patience": Range(1),
+    "clip": Range(0.0),
+    "seed": Range(0),
+    "threads": Range(1),
+    "steps_per_epoch": Range(1),
+    "nproc": Range(1, 1024),  # train --nproc, or nproc in a config file's [run] section
+}
+FLAGS = {"hidden_size": "--hidden", "num_layers": "--layers"}
+MAX_INT = 2**63 - 1  # whole numbers beyond a 64-bit integer are refused everywhere (TOML allows any size)
+
+
+def flag_of(field_name: str) -> str:
+    """The command-line flag that sets `field_name`: --hidden for hidden_size, --val-size for val_size."""
+    return FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 def _names(value: str | tuple[str, ...] | list[str]) -> list[str]:
@@ -27,20 +114,45 @@ def _names(value: str | tuple[str, ...] | list[str]) -> list[str]:
     return [str(p).strip() for p in parts if str(p).strip()]
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} {value!r} is not one of {', '.join(choices)}")
+def _check_choice(name: str, value: str, choices: type[Enum]) -> None:
+    if value not in {c.value for c in choices}:
+        raise ConfigError(f"{name} {value!r} is not one of {', '.join(c.value for c in choices)}")
 
 
-def _check_range(name: str, value: float | None, lo: float, hi: float | None = None, *, open_hi: bool = False) -> None:
+def _plain_choice(section: object, *names: str) -> None:
+    """Store Enum members (what the CLI passes) as their plain string values: configs stay plain data."""
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, Enum):
+            object.__setattr__(section, name, value.value)
+
+
+def check_range(name: str, value: float | None, key: str) -> None:
+    """`value` within RANGES[key], the bounds a user may give (flags, config files); see _check_number too."""
     if value is None:
         return
+    _check_number(name, value)
+    rng = RANGES[key]
+    if value < rng.lo or (rng.hi is not None and value > rng.hi):
+        raise ConfigError(f"{name} {value} is out of range: it must be {rng.describe()}")
+
+
+def _check_number(name: str, value: float) -> None:
+    """NaN, infinities and whole numbers beyond 64 bits are never settings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} {value} is not a finite number")
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise ConfigError(f"{name} {value} is too large: it must fit in a 64-bit integer")
+
+
+def _check_valid(name: str, value: float | None, lo: float, hi: float | None = None, *, open_hi: bool = False) -> None:
+    """What the core cannot run without (wider than RANGES where a user's bound is a guard, not a limit)."""
+    if value is None:
+        return
+    _check_number(name, value)
     too_high = hi is not None and (value >= hi if open_hi else value > hi)
     if value < lo or too_high:
-        if hi is None:
-            bound = f">= {lo}"
-        else:
-            bound = f"in [{lo}, {hi}{')' if open_hi else ']'}"
+        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}{')' if open_hi else ']'}"
         raise ConfigError(f"{name} {value} is out of range: it must be {bound}")
 
 
@@ -56,7 +168,8 @@ class DataConfig:
     future_covariates: tuple[str, ...] = ()  # inputs known for the forecast horizon too
 
     def __post_init__(self) -> None:
-        _check_choice("--fill", self.fill, FILLS)
+        _plain_choice(self, "fill")
+        _check_choice("--fill", self.fill, Fill)
         for key in ("covariates", "future_covariates"):
             value = getattr(self, key)
             object.__setattr__(self, key, tuple(_names(value)))
@@ -85,12 +198,13 @@ class WindowConfig:
     calendar: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_choice("--calendar", self.calendar, CALENDARS)
-        _check_range("--lookback", self.lookback, 1)
-        _check_range("--horizon", self.horizon, 1)
-        _check_range("--val-size", self.val_size, 1)
-        _check_choice("--scaler", self.scaler, SCALERS)
-        _check_choice("--norm", self.norm, NORMS)
+        _plain_choice(self, "scaler", "norm", "calendar")
+        _check_choice("--calendar", self.calendar, Calendar)
+        _check_valid("--lookback", self.lookback, 1)
+        _check_valid("--horizon", self.horizon, 1)
+        _check_valid("--val-size", self.val_size, 1)
+        _check_choice("--scaler", self.scaler, ScalerName)
+        _check_choice("--norm", self.norm, Norm)
 
 
 @dataclass(frozen=True)
@@ -105,11 +219,12 @@ class ModelConfig:
     proj_size: int = 0
 
     def __post_init__(self) -> None:
-        _check_choice("--cell", self.cell, CELLS)
-        _check_range("--hidden", self.hidden_size, 1)
-        _check_range("--layers", self.num_layers, 1)
-        _check_range("--dropout", self.dropout, 0.0, 1.0, open_hi=True)
-        _check_range("--proj-size", self.proj_size, 0)
+        _plain_choice(self, "cell")
+        _check_choice("--cell", self.cell, Cell)
+        _check_valid("--hidden", self.hidden_size, 1)
+        _check_valid("--layers", self.num_layers, 1)
+        _check_valid("--dropout", self.dropout, 0.0, 1.0, open_hi=True)
+        _check_valid("--proj-size", self.proj_size, 0)
         if self.proj_size and self.cell != "lstm":
             raise ConfigError(f"--proj-size works with --cell lstm only, not {self.cell}")
         if self.proj_size >= self.hidden_size:
@@ -141,19 +256,21 @@ class TrainConfig:
     refit: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_range("--epochs", self.epochs, 1)
-        _check_range("--batch-size", self.batch_size, 1)
+        _plain_choice(self, "loss", "schedule", "device", "refit")
+        _check_valid("--epochs", self.epochs, 1)
+        _check_valid("--batch-size", self.batch_size, 1)
+        _check_number("--lr", self.lr)
         if not self.lr > 0:
             raise ConfigError(f"--lr {self.lr} is out of range: it must be > 0")
-        _check_choice("--loss", self.loss, LOSSES)
-        _check_choice("--schedule", self.schedule, SCHEDULES)
-        _check_range("--patience", self.patience, 1)
-        _check_range("--clip", self.clip, 0.0)
-        _check_range("--seed", self.seed, 0)
-        _check_choice("--device", self.device, DEVICES)
-        _check_range("--threads", self.threads, 1)
-        _check_range("--steps-per-epoch", self.steps_per_epoch, 1)
-        _check_choice("--refit", self.refit, REFITS)
+        _check_choice("--loss", self.loss, Loss)
+        _check_choice("--schedule", self.schedule, Schedule)
+        _check_valid("--patience", self.patience, 1)
+        _check_valid("--clip", self.clip, 0.0)
+        _check_valid("--seed", self.seed, 0)
+        _check_choice("--device", self.device, Device)
+        _check_valid("--threads", self.threads, 1)
+        _check_valid("--steps-per-epoch", self.steps_per_epoch, 1)
+        _check_choice("--refit", self.refit, Refit)
 
 
 C = TypeVar("C", bound="RunConfig")

@@ -16,7 +16,16 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig
+from lstmcast.config import (
+    RANGES,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    WindowConfig,
+    check_range,
+    flag_of,
+)
 from lstmcast.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -58,6 +67,8 @@ def read_run(path: str | Path) -> dict[str, Any]:
                 raise ConfigError(f"unknown key {key!r} in [{RUN}]; {hint}")
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise ConfigError(f"[{RUN}] {key} = {value!r}: expected {kind.__name__}")
+            if key in RANGES and isinstance(value, int):
+                check_range(f"[{RUN}] {key}", value, key)
     except ConfigError as exc:
         raise ConfigError(f"--config {path}: {exc}") from None
     return dict(raw)
@@ -115,6 +126,8 @@ def _check_types(name: str, section: Any) -> Any:
         if not ok:
             want = kind.replace(" | None", "").replace("tuple[str, ...]", "list of strings")
             raise ConfigError(f"[{name}] {key} = {value!r}: expected {want}")
+        if key in RANGES:  # the flag's bounds (config.RANGES), e.g. --dropout at most 0.99
+            check_range(flag_of(key), value, key)
         out[key] = value
     return out
 

@@ -9,6 +9,14 @@ class DataError(LstmcastError):
     """The input series is unusable as given (exit code 3)."""
 
 
+class MissingColumn(DataError):
+    """The data has no column of the name a setting gives (`column`)."""
+
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 class ConfigError(LstmcastError):
     """An option or a combination of options is invalid (exit code 2)."""
 

@@ -117,6 +117,13 @@ def test_merge_sets_only_the_given_options() -> None:
         ("[run]\nprojekt = 'x'\n", "unknown key 'projekt' in [run]; did you mean 'project'?"),
         ("[run]\nquiet = 1\n", "[run] quiet = 1: expected bool"),
         ("[rn]\nquiet = true\n", "unknown section [rn]; did you mean [run]?"),
+        # the same bounds as the flags (config.RANGES), and no NaN, infinity or integer beyond 64 bits
+        ("[model]\ndropout = 0.995\n", "--dropout 0.995 is out of range: it must be in [0.0, 0.99]"),
+        ("[train]\nlr = 20.0\n", "--lr 20.0 is out of range: it must be in [1e-08, 10.0]"),
+        ("[train]\nlr = nan\n", "--lr nan is not a finite number"),
+        ("[train]\nclip = inf\n", "--clip inf is not a finite number"),
+        ("[train]\nepochs = 99999999999999999999999\n", "--epochs 99999999999999999999999 is too large"),
+        ("[run]\nnproc = 2000\n", "[run] nproc 2000 is out of range: it must be in [1, 1024]"),
     ],
 )
 def test_bad_config_files_are_usage_errors_naming_the_file(

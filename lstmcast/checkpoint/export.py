@@ -34,9 +34,9 @@ from torch import nn
 from lstmcast import __version__
 from lstmcast.checkpoint.format import Checkpoint, write_atomic
 from lstmcast.errors import ConfigError, DataError, LstmcastError
-from lstmcast.io.data import Series
+from lstmcast.io.data import Series, future_times
 from lstmcast.nn.model import LSTMRegressor
-from lstmcast.prep.features import Layout, calendar_features, future_times
+from lstmcast.prep.features import Layout, calendar_features
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import normalise
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lstmcast.cli.options import ExportFormat, InspectFormat, ModelOpt, OptDataArg
-from lstmcast.cli.output import _console, _json_safe, _note
+from lstmcast.cli.output import _console, _note
 from lstmcast.cli.program import app
 
 
@@ -26,6 +26,7 @@ def inspect(
     format: Annotated[InspectFormat, typer.Option("--format", "-f", help="card (stderr) or json (stdout).")] = None,  # type: ignore[assignment]
 ) -> None:
     """A model card: configuration, size, data and span, validation against seasonal naive, versions."""
+    from lstmcast.pipeline import artifacts
     from lstmcast.pipeline import runs as pipeline
     from lstmcast.ui import render
 
@@ -44,7 +45,7 @@ def inspect(
                 "retention": gate.retention,
                 "figure": str(figure),
             }
-        sys.stdout.write(json.dumps(_json_safe(payload), indent=2) + "\n")
+        sys.stdout.write(json.dumps(artifacts.plain(payload), indent=2) + "\n")
         return
     render.model_card(console, card)
     if gate is not None:

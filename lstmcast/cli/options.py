@@ -11,61 +11,29 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
+from lstmcast.config import (
+    RANGES,
+    Calendar,
+    Cell,
+    Device,
+    Fill,
+    Loss,
+    Norm,
+    Refit,
+    ScalerName,
+    Schedule,
+)
+
 if TYPE_CHECKING:
     from lstmcast.config import RunConfig
 
-
-class Fill(str, Enum):
-    interpolate = "interpolate"
-    ffill = "ffill"
-    error = "error"
+__all__ = ["Calendar", "Cell", "Device", "Fill", "Loss", "Norm", "Refit", "ScalerName", "Schedule"]
 
 
-class ScalerName(str, Enum):
-    standard = "standard"
-    minmax = "minmax"
-    none = "none"
-
-
-class Norm(str, Enum):
-    window = "window"
-    none = "none"
-
-
-class Calendar(str, Enum):
-    auto = "auto"
-    off = "off"
-
-
-class Cell(str, Enum):
-    lstm = "lstm"
-    gru = "gru"
-    rnn = "rnn"
-
-
-class Loss(str, Enum):
-    mse = "mse"
-    mae = "mae"
-    huber = "huber"
-
-
-class Schedule(str, Enum):
-    constant = "constant"
-    plateau = "plateau"
-    cosine = "cosine"
-
-
-class Refit(str, Enum):
-    auto = "auto"
-    on = "on"
-    off = "off"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
+def limits(field: str) -> dict[str, float]:
+    """typer's min/max for the option that sets `field`: config.RANGES, the one declaration of each range."""
+    rng = RANGES[field]
+    return {"min": rng.lo} if rng.hi is None else {"min": rng.lo, "max": rng.hi}
 
 
 LevelOpt = Annotated[
@@ -118,11 +86,11 @@ def _model_options(
         typer.Option(help="Input columns known ahead, comma-separated (predict data must hold the horizon's rows)."),
     ] = None,
     lookback: Annotated[
-        int | None, typer.Option(min=1, help="Input steps per window (default: from the season).")
+        int | None, typer.Option(**limits("lookback"), help="Input steps per window (default: from the season).")
     ] = None,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Steps to forecast (default: one season).")] = None,
+    horizon: Annotated[int | None, typer.Option(**limits("horizon"), help="Steps to forecast (default: one season).")] = None,
     val_size: Annotated[
-        int | None, typer.Option(min=1, help="Last points held out for validation (default: from the horizon).")
+        int | None, typer.Option(**limits("val_size"), help="Last points held out for validation (default: from the horizon).")
     ] = None,
     scaler: Annotated[ScalerName, typer.Option(help="Scaler fitted on the training part.")] = ScalerName.standard,
     norm: Annotated[Norm, typer.Option(help="Normalise each window by its own level and spread.")] = Norm.window,
@@ -130,28 +98,28 @@ def _model_options(
         Calendar, typer.Option(help="Calendar features (hour of day, day of week, time of year as sin/cos) as inputs.")
     ] = Calendar.auto,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = Cell.lstm,
-    hidden: Annotated[int, typer.Option(min=1, help="Hidden units per layer.")] = 64,
-    layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = 1,
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.99, help="Dropout between layers, in [0, 1).")] = 0.0,
+    hidden: Annotated[int, typer.Option(**limits("hidden_size"), help="Hidden units per layer.")] = 64,
+    layers: Annotated[int, typer.Option(**limits("num_layers"), help="Stacked recurrent layers.")] = 1,
+    dropout: Annotated[float, typer.Option(**limits("dropout"), help="Dropout between layers, in [0, 1).")] = 0.0,
     bidirectional: Annotated[bool, typer.Option(help="Read the window in both directions.")] = False,
-    proj_size: Annotated[int, typer.Option(min=0, help="LSTM projection size (0: none).")] = 0,
+    proj_size: Annotated[int, typer.Option(**limits("proj_size"), help="LSTM projection size (0: none).")] = 0,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Most epochs to train (default: from the series' length).")
+        int | None, typer.Option(**limits("epochs"), help="Most epochs to train (default: from the series' length).")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Windows per batch (default: from the series' length).")
+        int | None, typer.Option(**limits("batch_size"), help="Windows per batch (default: from the series' length).")
     ] = None,
-    lr: Annotated[float, typer.Option(min=1e-8, max=10.0, help="Adam learning rate.")] = 3e-3,
+    lr: Annotated[float, typer.Option(**limits("lr"), help="Adam learning rate.")] = 3e-3,
     loss: Annotated[Loss, typer.Option(help="Training loss.")] = Loss.mae,
     schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = Schedule.constant,
     patience: Annotated[
-        int | None, typer.Option(min=1, help="Epochs without validation gain before stopping (default: from --epochs).")
+        int | None, typer.Option(**limits("patience"), help="Epochs without validation gain before stopping (default: from --epochs).")
     ] = None,
-    clip: Annotated[float, typer.Option(min=0.0, help="Gradient-norm clipping (0: off).")] = 1.0,
-    seed: Annotated[int, typer.Option(min=0, help="Random seed: same seed and data give the same model on CPU.")] = 0,
+    clip: Annotated[float, typer.Option(**limits("clip"), help="Gradient-norm clipping (0: off).")] = 1.0,
+    seed: Annotated[int, typer.Option(**limits("seed"), help="Random seed: same seed and data give the same model on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")] = None,
-    steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="Cap each epoch at N batches.")] = None,
+    threads: Annotated[int | None, typer.Option(**limits("threads"), help="CPU threads for torch.")] = None,
+    steps_per_epoch: Annotated[int | None, typer.Option(**limits("steps_per_epoch"), help="Cap each epoch at N batches.")] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")] = False,
     refit: Annotated[
         Refit,

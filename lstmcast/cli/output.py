@@ -24,16 +24,6 @@ def _note(console: Console, message: str) -> None:
     note(console, message)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> None:
     """The score table on stderr (unless quiet) and, as asked, the records as CSV or JSON lines on stdout."""
     from lstmcast.ui import render
@@ -42,25 +32,20 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
     if not quiet:
         console = _console()
         if len(result.ids) > 1:
-            per = result.per_series()
-            rel = {
-                sid: {m: per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for m in result.models} for sid in per
-            }
+            rel = result.relative_mase()
             render.series_table(console, "MASE relative to seasonal naive, per series", rel, result.models)
             per_fold: dict[str, list[float]] = {m: [] for m in result.models}
         else:
             per_fold = {m: [f.scores[m]["mase"] for f in result.folds] for m in result.models}
         render.backtest_table(console, title, overall, per_fold)
-        levels = sorted({k.split("_", 1)[1] for k in overall["lstmcast"] if k.startswith("coverage_")}, key=float)
-        if levels:
+        if result.levels:
             render.interval_table(
-                console, "Prediction intervals: coverage (nominal in the header) and MSIS", overall, levels
+                console, "Prediction intervals: coverage (nominal in the header) and MSIS", result.interval_scores()
             )
         skipped = int(overall["lstmcast"]["mape_skipped"])
         if skipped:
             _note(console, f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")
-        skill = overall["lstmcast"]["skill"]
-        if skill == skill and skill <= 0:
+        if result.beats_seasonal_naive() is False:
             _note(console, "[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)")
     if format is not ReportFormat.table:
         _write_frame(pd_frame(result.records()), OutFormat(format.value))

@@ -11,7 +11,7 @@ import typer
 
 from lstmcast.cli import state
 from lstmcast.cli.exits import _Interrupted
-from lstmcast.cli.options import ConfigOpt, DataArg, _given, _resolved_config, _value, with_model_options
+from lstmcast.cli.options import ConfigOpt, DataArg, _given, _resolved_config, _value, limits, with_model_options
 from lstmcast.cli.output import _console, _note
 from lstmcast.cli.program import app
 from lstmcast.errors import ConfigError, DataError
@@ -41,8 +41,7 @@ def train(
         int,
         typer.Option(
             "--nproc",
-            min=1,
-            max=1024,
+            **limits("nproc"),
             help="Train in N local processes with DistributedDataParallel (started as torchrun does; "
             "--batch-size is the global batch).",
         ),
@@ -135,12 +134,12 @@ def _run_training(
         )  # fmt: skip
     res = run.result
     if not quiet:
-        if res.stop_reason == "early_stop":
+        if run.stopped_early:
             kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
             _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
         render.metrics_table(console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"])
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
-        if ours == ours and snaive == snaive and ours >= snaive:
+        if run.beats_seasonal_naive() is False:
             _note(
                 console,
                 f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
@@ -151,12 +150,12 @@ def _run_training(
             f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json, "
             "config.toml)",
         )
-    if res.stop_reason == "non_finite":
+    if run.diverged:
         raise DataError(
             f"training stopped: the loss became NaN or infinite at epoch {res.epochs_run}; the best model so far is "
             f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
         )
-    if res.stop_reason == "interrupted":
+    if run.interrupted:
         if not main_rank:
             raise _Interrupted()  # rank 0 says where the run is saved
         _note(
@@ -165,7 +164,7 @@ def _run_training(
             f"`lstmcast train DATA --resume {run.run_dir}`",
         )
         raise _Interrupted()
-    if run.refit is not None and run.refit.stop_reason == "interrupted":
+    if run.refit_interrupted:
         if main_rank:
             _note(
                 console,

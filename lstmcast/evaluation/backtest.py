@@ -14,6 +14,7 @@ from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.metrics import (
+    beats,
     coverage,
     drift,
     mean_scores,
@@ -50,12 +51,18 @@ class Fold:
     scores: dict[str, dict[str, float]]
 
 
+def level_tag(level: float) -> str:
+    """How a level names its scores in records: 80.0 -> 'coverage_80', 'msis_80' (and 'lo_80', 'hi_80')."""
+    return f"{level:g}"
+
+
 @dataclass
 class BacktestResult:
     panel: list[Series]
     config: RunConfig
     season: int
     folds: list[Fold]
+    levels: tuple[float, ...] = ()  # the interval levels scored (in %)
 
     @property
     def series(self) -> Series:
@@ -90,6 +97,28 @@ class BacktestResult:
             row["skill"] = 1 - row["rel_mase"]
             out[m] = row
         return out
+
+    def relative_mase(self) -> dict[str | None, dict[str, float]]:
+        """Per series and model: MASE relative to seasonal naive's on that series."""
+        per = self.per_series()
+        return {sid: {m: per[sid][m]["mase"] / per[sid]["seasonal naive"]["mase"] for m in self.models} for sid in per}
+
+    def interval_scores(self) -> dict[str, dict[float, tuple[float, float]]]:
+        """Per model with intervals (lstmcast, seasonal naive): {level: (coverage, MSIS)}, averaged as overall()."""
+        overall = self.overall()
+        return {
+            name: {
+                lv: (overall[name][f"coverage_{level_tag(lv)}"], overall[name][f"msis_{level_tag(lv)}"])
+                for lv in sorted(set(self.levels))
+            }
+            for name in ("lstmcast", "seasonal naive")
+        }
+
+    def beats_seasonal_naive(self) -> bool | None:
+        """Whether lstmcast's MASE is lower than seasonal naive's (the geometric mean over series of the ratio
+        below 1, i.e. skill > 0); None when it is not a number."""
+        rel = self.overall()["lstmcast"]["rel_mase"]
+        return beats(rel, 1.0)
 
     def records(self) -> list[dict]:
         """Long table: a row per series, fold and model; then each series' mean ('all' folds) for panels; then
@@ -149,7 +178,7 @@ def score_folds(
             forecasts = {"lstmcast": preds[j]} | {name: fn(past, horizon, season) for name, fn in BASELINES.items()}
             scores = {name: point_metrics(actual, p, past, season) for name, p in forecasts.items()}
             for level in levels:
-                tag = f"{level:g}"
+                tag = level_tag(level)
                 own = (bands[level][0][j], bands[level][1][j])
                 for name, (lo, hi) in (
                     ("lstmcast", own),
@@ -223,7 +252,7 @@ def backtest(
         return _fill_skipped(out, full, pasts, horizon, m)
 
     folds_ = score_folds(series, starts, horizon, m, train_and_forecast, on_fold, levels)
-    return BacktestResult(series, cfg, m, folds_)
+    return BacktestResult(series, cfg, m, folds_, tuple(levels))
 
 
 def _fill_skipped(
@@ -281,5 +310,5 @@ def evaluate(
         return forecast_series(ckpt, pasts, horizon, levels)
 
     return BacktestResult(
-        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels)
+        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels), tuple(levels)
     )

@@ -57,6 +57,13 @@ def mase(actual: np.ndarray, pred: np.ndarray, insample: np.ndarray, season: int
     return mae(actual, pred) / scale
 
 
+def beats(mase_model: float, mase_baseline: float) -> bool | None:
+    """What "beats the baseline" means here: a lower MASE. None when either score is not a number."""
+    if math.isnan(mase_model) or math.isnan(mase_baseline):
+        return None
+    return mase_model < mase_baseline
+
+
 def naive(history: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(np.asarray(history, dtype="float64")[-1], horizon)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmcast import defaults
 from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import ResolvedWindow
 from lstmcast.errors import DataError
@@ -16,10 +17,9 @@ from lstmcast.io.data import Series, future_index
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.features import Layout, channels, known_future
 from lstmcast.prep.scaling import PanelScaling
-from lstmcast.prep.windows import Windows, normalise
+from lstmcast.prep.windows import Windows, batches, normalise
 
 Report = Callable[[str], None]
-BATCH = 4096
 
 
 @torch.inference_mode()
@@ -75,12 +75,12 @@ def forecast_with_bands(
     x = torch.from_numpy(np.stack(xs))  # (S, L, C)
     known = [f for f in futures if f is not None]
     fut = torch.from_numpy(np.stack(known)) if len(known) == len(futures) else None  # (S, P, K)
-    out, spreads = [], []
+    out, spreads, size = [], [], defaults.INFERENCE_BATCH
     for j in range(chunks):
         fj = None if fut is None else fut[:, j * horizon : (j + 1) * horizon]  # (S, H, K)
         parts = [
-            _predict(model, x[k : k + BATCH], None if fj is None else fj[k : k + BATCH], window.norm)
-            for k in range(0, len(x), BATCH)
+            _predict(model, x[k : k + size], None if fj is None else fj[k : k + size], window.norm)
+            for k in range(0, len(x), size)
         ]
         pred = torch.cat([p[0] for p in parts])  # (S, H)
         out.append(pred)
@@ -123,11 +123,12 @@ def forecast_windows(
         empty = np.empty((0, windows.horizon))
         return empty, {level: (empty, empty) for level in levels}
     z, spread = [], []
-    for chunk in torch.split(starts, BATCH):
-        x, future, _ = windows.gather(chunk)  # (B, L, C), (B, H, K)
-        pred, sp = _predict(model, x, future, norm)  # (B, H), (B, 1)
-        z.append(pred.double().numpy())
-        spread.append(sp.double().numpy())
+    model.eval()
+    with torch.inference_mode():
+        for b in batches(windows, starts, norm):
+            pred = model(b.x, b.future) * b.spread + b.level  # (B, H) scaled units, window normalisation undone
+            z.append(pred.double().numpy())
+            spread.append(b.spread.double().numpy())
     rows = windows.series_of(starts).numpy()
     return _to_original(scaling, rows, np.concatenate(z), np.concatenate(spread), table, levels)
 

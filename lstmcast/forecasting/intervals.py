@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lstmcast.nn.model import LSTMRegressor
-from lstmcast.prep.windows import Windows, normalise
+from lstmcast.prep.windows import Windows, batches
 
 GRID = np.arange(1, 100, dtype="float64")  # stored levels, in %
 MAX_WINDOWS = 20_000  # calibration reads at most this many windows of each part, evenly spaced (long series)
@@ -25,11 +25,9 @@ def scaled_errors(model: LSTMRegressor, windows: Windows, starts: torch.Tensor, 
     """Absolute errors of the windows at `starts`, divided by each window's spread. Shapes: -> (len(starts), H)."""
     model.eval()
     errors = []
-    for chunk in torch.split(starts, 4096):
-        x, future, y = windows.gather(chunk)
-        xn, level, spread = normalise(x, norm)
-        pred = model(xn, future)  # (B, H) in normalised units
-        errors.append(((y - level) / spread - pred).abs().double().numpy())
+    for b in batches(windows, starts, norm):
+        pred = model(b.x, b.future)  # (B, H) in normalised units
+        errors.append((b.target - pred).abs().double().numpy())
     return np.concatenate(errors) if errors else np.empty((0, windows.horizon))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.config import DataConfig
-from lstmcast.errors import DataError
+from lstmcast.errors import DataError, MissingColumn
 from lstmcast.io.cells import line_of, parse_times, to_numbers
 from lstmcast.io.csvio import read_csv
 
@@ -105,7 +105,7 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
     columns = [str(c) for c in frame.columns]
     for wanted, flag in ((cfg.time_col, "--time-col"), (cfg.target, "--target")):
         if wanted is not None and wanted not in columns:
-            raise DataError(f"{name}: no column {wanted!r} for {flag}; the columns are {', '.join(columns)}")
+            raise MissingColumn(f"{name}: no column {wanted!r} for {flag}; the columns are {', '.join(columns)}", wanted)
     time_col, times = cfg.time_col, None
     if time_col is not None:
         times = _parse_times(frame[time_col], name, time_col, frame.attrs.get("lines"))
@@ -321,12 +321,16 @@ def season_length(freq: str | None) -> int:
     return int(round(per_hour)) if per_hour >= 2 else 1
 
 
+def future_times(last_time: str, freq: str, steps: int) -> pd.DatetimeIndex:
+    """The timestamps of the `steps` points after `last_time`."""
+    return pd.date_range(start=pd.Timestamp(last_time), periods=steps + 1, freq=freq)[1:]
+
+
 def future_index(series_last: str | None, freq: str | None, start: int, steps: int) -> list[str] | list[int]:
     """Timestamps (ISO strings) or integer positions of the `steps` points after the end of a series."""
     if series_last is None or freq is None:
         return list(range(start, start + steps))
-    stamps = pd.date_range(pd.Timestamp(series_last), periods=steps + 1, freq=freq)[1:]
-    return format_times(stamps)
+    return format_times(future_times(series_last, freq, steps))
 
 
 def format_times(stamps: pd.DatetimeIndex) -> list[str]:

@@ -10,7 +10,7 @@ from typing import IO
 import pandas as pd
 
 from lstmcast.config import DataConfig
-from lstmcast.errors import ConfigError, DataError
+from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.io.data import Series, choose_columns, read_frame, series_from_frame
 
 Report = Callable[[str], None]
@@ -33,8 +33,9 @@ def panel_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | N
     if len(targets) > 1:
         missing = [t for t in targets if t not in frame.columns]
         if missing:
-            raise DataError(
-                f"{name}: no column {missing[0]!r} for --target; the columns are {', '.join(map(str, frame.columns))}"
+            raise MissingColumn(
+                f"{name}: no column {missing[0]!r} for --target; the columns are {', '.join(map(str, frame.columns))}",
+                missing[0],
             )
         return [replace(series_from_frame(frame, replace(cfg, target=t), report=report), id=t) for t in targets]
     return [series_from_frame(frame, cfg, report=report)]

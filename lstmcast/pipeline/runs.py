@@ -18,8 +18,9 @@ from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.checkpoint.export import Exported, describe, export
 from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
-from lstmcast.errors import ConfigError, DataError
+from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
+from lstmcast.evaluation.metrics import beats
 from lstmcast.evaluation.validation import validate
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.io.data import Series, season_length
@@ -33,6 +34,7 @@ from lstmcast.training.fitting import prepare
 from lstmcast.training.loop import (
     EpochCallback,
     EpochLog,
+    StopReason,
     TrainResult,
     check_training,
     kept_result,
@@ -58,6 +60,28 @@ class TrainRun:
     def refitted(self) -> bool:
         """Whether the saved model is the refit (loop.kept_result)."""
         return self.refit is not None and kept_result(self.result, self.refit) is self.refit
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.result.stop_reason is StopReason.early_stop
+
+    @property
+    def diverged(self) -> bool:
+        """The loss became NaN or infinite: the saved model is the best one before that."""
+        return self.result.stop_reason is StopReason.non_finite
+
+    @property
+    def interrupted(self) -> bool:
+        return self.result.stop_reason is StopReason.interrupted
+
+    @property
+    def refit_interrupted(self) -> bool:
+        """Ctrl-C during the final refit: the saved model is the first fit."""
+        return self.refit is not None and self.refit.stop_reason is StopReason.interrupted
+
+    def beats_seasonal_naive(self) -> bool | None:
+        """Whether the model's validation MASE is below seasonal naive's; None when either is not a number."""
+        return beats(self.val_metrics["lstmcast"]["mase"], self.val_metrics["seasonal naive"]["mase"])
 
 
 def train_run(
@@ -145,7 +169,7 @@ def _train(
         "val_loss": [h.val_loss for h in history],
     }
     info = {
-        "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "stop_reason": result.stop_reason.value, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "refit_epochs": kept.epochs_run if trained.refitted else 0,
     }  # fmt: skip
     metrics = {f"val_{k}": v for k, v in val_metrics["lstmcast"].items()} | {
@@ -198,7 +222,8 @@ def _load_for_model(
     try:
         return load_panel(source, dcfg, stdin=stdin, report=report)
     except DataError as exc:
-        if target is None and schema.get("target") and f"no column {schema.get('target')!r}" in str(exc):
+        trained_on = schema.get("target")
+        if target is None and trained_on and isinstance(exc, MissingColumn) and exc.column == trained_on:
             raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
         raise
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.errors import DataError
-from lstmcast.io.data import Series, format_times
+from lstmcast.io.data import Series, format_times, future_times
 from lstmcast.prep.scaling import PanelScaling
 
 CYCLES = {"day": 86400.0, "week": 7 * 86400.0, "year": 365.2425 * 86400.0}
@@ -57,10 +57,6 @@ def calendar_features(index: pd.DatetimeIndex, cycles: list[str] | tuple[str, ..
     return np.stack(cols, axis=1).astype("float32")
 
 
-def future_times(last_time: str, freq: str, steps: int) -> pd.DatetimeIndex:
-    return pd.date_range(start=pd.Timestamp(last_time), periods=steps + 1, freq=freq)[1:]
-
-
 @dataclass(frozen=True)
 class Layout:
     """Which channels a model reads. Stored in the checkpoint."""
@@ -95,11 +91,6 @@ class Layout:
         if not 0 <= layout.known_ahead <= len(layout.covariates) or not set(layout.cycles) <= set(CYCLES):
             raise ValueError("inconsistent channel layout")
         return layout
-
-    @classmethod
-    def for_series(cls, series: Series, calendar: str) -> Layout:
-        cycles = calendar_cycles(series.freq, len(series)) if calendar == "auto" and series.index is not None else []
-        return cls(tuple(series.covariate_names), series.known_ahead, tuple(cycles))
 
 
 def channels(series: Series, scaling: PanelScaling, i: int, layout: Layout) -> np.ndarray:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from lstmcast import defaults
 from lstmcast.config import ResolvedWindow
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.prep.scaling import Scaler
 
 __all__ = [
     "NORM_EPS",
+    "Batch",
     "Scaler",
     "Windows",
+    "batch",
+    "batches",
     "check_length",
     "make_panel_windows",
     "make_windows",
@@ -129,6 +134,37 @@ def make_panel_windows(
     data = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     series = torch.from_numpy(np.ascontiguousarray(data, dtype="float32"))
     return Windows(series, lookback, horizon, torch.cat(train), torch.cat(val), torch.from_numpy(offsets), known, ahead)
+
+
+@dataclass
+class Batch:
+    """Windows as the model reads them: inputs normalised per window, targets on the same scale."""
+
+    x: torch.Tensor  # (B, L, C) normalised inputs
+    future: torch.Tensor | None  # (B, H, K) known future channels, or None
+    target: torch.Tensor  # (B, H) targets, normalised like their window
+    level: torch.Tensor  # (B, 1) each window's level: forecast = model output * spread + level
+    spread: torch.Tensor  # (B, 1)
+
+
+def batch(windows: Windows, starts: torch.Tensor, norm: str, device: torch.device | None = None) -> Batch:
+    """The windows at `starts` as one batch on `device`. Shapes: starts (B,) -> Batch of B windows."""
+    x, future, y = windows.gather(starts)
+    if device is not None:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if future is not None:
+            future = future.to(device, non_blocking=True)
+    xn, level, spread = normalise(x, norm)  # (B, L, C), (B, 1), (B, 1)
+    return Batch(xn, future, (y - level) / spread, level, spread)
+
+
+def batches(
+    windows: Windows, starts: torch.Tensor, norm: str, device: torch.device | None = None
+) -> Iterator[Batch]:
+    """The one way to run a model over many windows (validation loss, calibration, forecasts): batches of
+    defaults.INFERENCE_BATCH windows, in the order of `starts`."""
+    for chunk in torch.split(starts, defaults.INFERENCE_BATCH):
+        yield batch(windows, chunk, norm, device)
 
 
 def normalise(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,18 @@ from lstmcast import defaults
 from lstmcast.config import ResolvedConfig, TrainConfig
 from lstmcast.errors import ConfigError
 from lstmcast.nn.model import LSTMRegressor
-from lstmcast.prep.windows import Windows, normalise
+from lstmcast.prep.windows import Windows, batch, batches
 from lstmcast.training import distributed
 from lstmcast.training.trainstate import rng_state, set_rng_state, to_cpu
+
+
+class StopReason(str, Enum):
+    """Why training ended. Stored in checkpoints and summary.json as its plain value."""
+
+    completed = "completed"  # every planned epoch ran
+    early_stop = "early_stop"  # no validation gain for `patience` epochs
+    non_finite = "non_finite"  # the loss became NaN or infinite
+    interrupted = "interrupted"  # Ctrl-C or SIGTERM
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class TrainResult:
     history: list[EpochLog]
     best_epoch: int
     best_val: float
-    stop_reason: str  # completed | early_stop | non_finite | interrupted
+    stop_reason: StopReason
     last_state: dict[str, torch.Tensor] = field(default_factory=dict)
     train_state: dict[str, Any] | None = None  # what `fit(resume=...)` needs to go on (when asked for, see fit)
 
@@ -118,12 +128,8 @@ def step_inputs(
     windows: Windows, starts: torch.Tensor, norm: str, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """A batch as the model sees it. Shapes: inputs (B, L, C), known future (B, H, K) or None, targets (B, H)."""
-    x, future, y = windows.gather(starts)
-    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    if future is not None:
-        future = future.to(device, non_blocking=True)
-    xn, level, spread = normalise(x, norm)  # (B, L, C), (B, 1), (B, 1)
-    return xn, future, (y - level) / spread
+    b = batch(windows, starts, norm, device)
+    return b.x, b.future, b.target
 
 
 def evaluate_loss(
@@ -144,9 +150,8 @@ def loss_sum(
     was_training = model.training
     model.eval()
     total = 0.0
-    for chunk in torch.split(starts.to(device), defaults.INFERENCE_BATCH):
-        xn, future, yn = step_inputs(windows, chunk, norm, device)
-        total += float(loss_fn(model(xn, future), yn)) * len(chunk)
+    for b in batches(windows, starts.to(device), norm, device):
+        total += float(loss_fn(model(b.x, b.future), b.target)) * len(b.x)
     model.train(was_training)
     return total, len(starts)
 
@@ -188,7 +193,7 @@ def fit(
     history: list[EpochLog] = []
     best_val, best_epoch, bad_epochs = math.inf, 0, 0
     best_state = _copy_state(model)
-    stop = "completed"
+    stop = StopReason.completed
     track = on_state is not None
     snapshot: dict[str, Any] | None = None
     last_weights: dict[str, torch.Tensor] | None = None
@@ -265,7 +270,7 @@ def fit(
             log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
             history.append(log)
             if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validating)):
-                stop = "non_finite"
+                stop = StopReason.non_finite
                 if on_epoch_end is not None:
                     on_epoch_end(log, model, False)
                 break
@@ -295,18 +300,18 @@ def fit(
             if on_epoch_end is not None:
                 on_epoch_end(log, model, improved)
             if stop_now:
-                stop = "early_stop"
+                stop = StopReason.early_stop
                 break
     except KeyboardInterrupt:
-        stop = "interrupted"
+        stop = StopReason.interrupted
     last_state = _copy_state(model)
-    if track and stop == "interrupted" and last_weights is not None:
+    if track and stop is StopReason.interrupted and last_weights is not None:
         last_state = last_weights  # the last completed epoch: what `snapshot` describes
         history = history[: int(snapshot["epoch"]) if snapshot else len(history)]
     model.load_state_dict(best_state)
     model.eval()
     windows.series = windows.series.cpu()
-    state = None if stop == "non_finite" or not track else snapshot
+    state = None if stop is StopReason.non_finite or not track else snapshot
     return TrainResult(model.cpu(), history, best_epoch, best_val, stop, last_state, state)
 
 
@@ -323,7 +328,7 @@ def refit(
     mode, n_train = cfg.train.refit, len(windows.train_starts)
     if mode == "off" or (mode == "auto" and n_train >= defaults.REFIT_BELOW) or len(windows.val_starts) == 0:
         return None
-    if first.stop_reason in ("interrupted", "non_finite") or first.best_epoch < 1:
+    if first.stop_reason in (StopReason.interrupted, StopReason.non_finite) or first.best_epoch < 1:
         return None
     every = windows.every()
     if report is not None:
@@ -336,7 +341,7 @@ def refit(
 def kept_result(first: TrainResult, again: TrainResult | None) -> TrainResult:
     """The model to keep: the refit when it ran to its end, else the first fit (no refit, or one cut short by
     Ctrl-C or a non-finite loss)."""
-    return again if again is not None and again.stop_reason == "completed" else first
+    return again if again is not None and again.stop_reason == StopReason.completed else first
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -173,20 +173,20 @@ def series_table(
 
 
 def interval_table(
-    console: Console, title: str, overall: Mapping[str, Mapping[str, float]], levels: Sequence[str]
+    console: Console, title: str, scores: Mapping[str, Mapping[float, tuple[float, float]]]
 ) -> None:
-    """Coverage and MSIS per level, for lstmcast and seasonal naive."""
+    """Coverage and MSIS per level (in %), for each model: {model: {level: (coverage, msis)}}."""
     table = Table(title=title, title_justify="left")
     table.add_column("model")
+    levels = sorted({lv for per_level in scores.values() for lv in per_level})
     for lv in levels:
-        table.add_column(f"coverage {lv}%", justify="right")
-        table.add_column(f"MSIS {lv}%", justify="right")
-    for name in ("lstmcast", "seasonal naive"):
-        row = overall[name]
+        table.add_column(f"coverage {lv:g}%", justify="right")
+        table.add_column(f"MSIS {lv:g}%", justify="right")
+    for name, per_level in scores.items():
         cells = []
         for lv in levels:
-            cov = row.get(f"coverage_{lv}", float("nan"))
-            cells += ["-" if math.isnan(cov) else f"{cov:.1%}", _fmt(row.get(f"msis_{lv}", float("nan")))]
+            cov, msis = per_level.get(lv, (float("nan"), float("nan")))
+            cells += ["-" if math.isnan(cov) else f"{cov:.1%}", _fmt(msis)]
         table.add_row(name, *cells)
     console.print(table)
 
