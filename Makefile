@@ -38,10 +38,10 @@ demo: $(STAMP)  ## train on a real monthly series and print a 12-month forecast
 test: $(STAMP)  ## the whole suite
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP)  ## the edit loop: skips the tests marked slow (subprocesses, DDP, signals)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, mypy and the import-linter contracts (layers, who may import rich)
 	$(BIN)/ruff check lstmcast tests bench
 	$(BIN)/mypy lstmcast
 	$(BIN)/lint-imports

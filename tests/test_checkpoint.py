@@ -11,6 +11,7 @@ from typing import BinaryIO
 import pandas as pd
 import pytest
 import torch
+from clitools import run_main
 from payloads import OpensAFile, RunsAShell
 
 from lstmcast.checkpoint import format as ckpt_io
@@ -254,3 +255,17 @@ def test_the_checkpoint_keeps_the_asked_settings_beside_the_resolved_ones(tiny_r
     assert loaded.config.data.target == "value"
     assert loaded.config.window.lookback == loaded.asked.window.lookback == 24
     assert type(loaded.config.train.epochs) is int and type(loaded.asked).__name__ == "RunConfig"
+
+
+FORMAT_1 = Path(__file__).resolve().parent / "data" / "checkpoints"
+
+
+def test_a_format_1_checkpoint_still_loads_and_forecasts_what_it_did(capsys: pytest.CaptureFixture[str]) -> None:
+    """A model.pt written by lstmcast 0.1.0 (checkpoint format 1, tests/data/README.md): every later version loads
+    it and forecasts the same numbers, intervals included, as the version that wrote it printed."""
+    ckpt = ckpt_io.load(FORMAT_1 / "format1_airpassengers.pt")
+    assert ckpt.info["format_version"] == 1 and ckpt.asked is None  # written before the asked settings were kept
+    assert (ckpt.config.window.lookback, ckpt.config.window.horizon, ckpt.config.model.hidden_size) == (24, 12, 4)
+    code, out, err = run_main(capsys, "predict", "-m", FORMAT_1 / "format1_airpassengers.pt", "--level", "80")
+    assert code == 0, err
+    assert out == (FORMAT_1 / "format1_airpassengers_predict.csv").read_text()

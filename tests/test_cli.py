@@ -64,6 +64,7 @@ def test_help() -> None:
     assert pred.exit_code == 0 and "--horizon" in pred.stdout and "--format" in pred.stdout
 
 
+@pytest.mark.slow
 def test_help_and_version_through_python_m() -> None:
     for args in (["--help"], ["train", "--help"]):
         done = subprocess.run(
@@ -192,6 +193,7 @@ def test_predict_after_given_data_matches_the_stored_history(
     assert [r["timestamp"] for r in parse_csv(earlier)] == ["1960-01-01", "1960-02-01"]
 
 
+@pytest.mark.slow
 def test_real_pipe_into_head(cli_run: Path, air_csv: Path, tmp_path: Path) -> None:
     """cat data | lstmcast predict - | head -3: the reader leaves early, lstmcast exits 0 and quietly."""
     errfile = tmp_path / "stderr.txt"
@@ -322,6 +324,7 @@ def test_usage_errors_are_one_line_naming_the_option(
     assert option in line and "internal error" not in line
 
 
+@pytest.mark.slow
 def test_errors_from_a_real_process(tmp_path: Path, cli_run: Path) -> None:
     """Through `python -m lstmcast`: the exit code and exactly one error line, no traceback."""
     done = subprocess.run(

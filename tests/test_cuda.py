@@ -42,6 +42,7 @@ def test_cuda_and_cpu_learn_the_same_series(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL data-parallel training needs two GPUs")
+@pytest.mark.slow
 def test_two_gpus_train_with_nccl(tmp_path: Path) -> None:
     """`--nproc 2 --device cuda`: one GPU per rank over NCCL; the run predicts on the CPU like any other."""
     import subprocess

@@ -66,6 +66,7 @@ def test_two_processes_write_one_run_that_predict_loads(ddp_run, capsys) -> None
     assert rows[0] == "id,timestamp,forecast" and len(rows) == 1 + 8 * 4
 
 
+@pytest.mark.slow
 def test_loss_curve_matches_one_process_with_the_same_global_batch(ddp_run, aus_csv: Path, tmp_path: Path) -> None:
     """Each rank's half of every global batch, loss weighted by its share: the same steps as one process. Only
     the order of float additions differs (gradients summed over ranks), hence the tolerance."""
@@ -81,6 +82,7 @@ def test_loss_curve_matches_one_process_with_the_same_global_batch(ddp_run, aus_
     assert (a["best_epoch"], a["stop_reason"]) == (b["best_epoch"], b["stop_reason"])
 
 
+@pytest.mark.slow
 def test_torchrun_launches_the_same_training(aus_csv: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "lstmcast"]
     proc = subprocess.run(
@@ -123,6 +125,7 @@ def _stop(job: subprocess.Popen[str], pid: int, sig: int) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_ends_the_job_with_a_clear_error(datasets: Path, tmp_path: Path) -> None:
     """SIGKILL rank 1 mid-training: the launcher stops rank 0 and exits non-zero with one line naming the rank,
     within a bounded time; last.pt (the last completed epoch) stays loadable."""
@@ -134,6 +137,7 @@ def test_a_rank_that_dies_ends_the_job_with_a_clear_error(datasets: Path, tmp_pa
     assert ckpt_io.load(tmp_path / "r" / "last.pt").stored
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_rank_and_rank_0_saves(datasets: Path, tmp_path: Path) -> None:
     """SIGINT to the launcher: it stops the workers; only rank 0 speaks (where it saved), exit 130, and the run
     resumes from its last.pt like a single-process run."""
@@ -157,6 +161,7 @@ def _worker(launcher: int, rank: int) -> int:
     raise AssertionError(f"no worker with RANK={rank} under pid {launcher}")
 
 
+@pytest.mark.slow
 def test_bad_data_under_nproc_exits_with_the_data_error(write_csv, tmp_path: Path) -> None:
     bad = write_csv("time,value\n2020-01-01,1\n2020-01-02,x\n")
     proc = lstmcast("train", bad, "--nproc", "2", "--out", tmp_path / "r")
@@ -167,6 +172,7 @@ def test_bad_data_under_nproc_exits_with_the_data_error(write_csv, tmp_path: Pat
     assert any(x.startswith("lstmcast: error: rank 1: ") for x in lines) or len(lines) == 1
 
 
+@pytest.mark.slow
 def test_rank_0_failing_to_create_the_run_stops_the_job_with_its_one_line(air_csv: Path, tmp_path: Path) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("not a run")
@@ -222,6 +228,7 @@ def test_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         distributed.timeout()
 
 
+@pytest.mark.slow
 def test_sigterm_while_reporting_an_error_cannot_interrupt_it(
     capsys, write_csv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -179,6 +179,7 @@ def test_gates_figure_rejects_mismatched_steps(tmp_path: Path) -> None:
         gates_figure(tmp_path / "g.png", np.zeros(10), {"layer0.forward.forget": np.zeros((9, 4))}, "t")
 
 
+@pytest.mark.slow
 def test_gateplot_does_not_import_torch() -> None:
     code = "import lstmcast.ui.gateplot, sys; assert 'torch' not in sys.modules, 'gateplot pulled in torch'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -66,6 +66,7 @@ def test_unknown_scaler() -> None:
 AIR_TRAIN = 132  # airpassengers rows before the 12 validation rows of the runs below
 
 
+@pytest.mark.slow  # four full training runs
 @settings(max_examples=4, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(["standard", "minmax"]),
