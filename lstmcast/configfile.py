@@ -16,16 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from lstmcast.config import (
-    RANGES,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-    WindowConfig,
-    check_range,
-    flag_of,
-)
+from lstmcast.choices import FLAGS, RANGES, flag_of
+from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig, check_range
 from lstmcast.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -34,7 +26,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "window": WindowConfig, "model": ModelConfig, "train": TrainConfig}
-RENAMED = {"hidden": "hidden_size", "layers": "num_layers"}  # command-line option -> field, where they differ
+# command-line option -> field, where they differ (hidden -> hidden_size): choices.FLAGS read the other way
+RENAMED = {flag.removeprefix("--").replace("-", "_"): name for name, flag in FLAGS.items()}
 RUN = "run"
 RUN_KEYS: dict[str, type] = {"out": str, "name": str, "project": str, "quiet": bool, "nproc": int}
 

@@ -35,6 +35,13 @@ PATIENCE_MIN = 5  # ... at least 5
 # (co2_weekly, ~2,000 windows, seed 0) a refit lost the benefit of the epoch selection: 0.202 -> 0.253.
 REFIT_BELOW = 1_000
 
+# --- calendar features (from the step and the series' length) ------------------------------------------------------
+CYCLE_MIN_STEPS = 2  # a calendar cycle is encoded when it is at least two steps long ...
+CYCLE_MIN_REPEATS = 2  # ... and the data covers it at least twice
+
+# --- interval calibration (from the number of windows) -------------------------------------------------------------
+CALIBRATION_WINDOWS = 20_000  # calibration reads at most this many windows of each part, evenly spaced (long series)
+
 # --- machine sizes ------------------------------------------------------------------------------------------------
 PREDICT_THREADS = 4  # predict uses at most this many torch threads: tiny batches gain nothing from more
 INFERENCE_BATCH = 4096  # windows per forward pass when forecasting, calibrating or scoring many windows

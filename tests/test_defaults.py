@@ -51,6 +51,13 @@ def test_the_training_rows_state_the_training_rules() -> None:
     assert f"at most {defaults.PREDICT_THREADS} threads" in rows["`predict` threads"]
 
 
+def test_the_calendar_row_states_the_calendar_rule() -> None:
+    calendar = table_rows()["`--calendar`"]
+    steps = {2: "two", 3: "three"}[defaults.CYCLE_MIN_STEPS]
+    repeats = {2: "twice", 3: "three times"}[defaults.CYCLE_MIN_REPEATS]
+    assert f"at least {steps} steps long and covered {repeats} by the data" in calendar
+
+
 @pytest.mark.parametrize(("n_rows", "season"), [(144, 12), (1000, 52), (30, 1), (5000, 24), (476, 4)])
 def test_resolving_applies_the_stated_window_rules(n_rows: int, season: int) -> None:
     w = resolve_window(WindowConfig(), n_rows, season)

@@ -159,7 +159,8 @@ def test_generalisation_gap_per_step_widens_only():
 def test_long_series_calibrate_on_evenly_spaced_windows():
     import torch
 
-    from lstmcast.forecasting.intervals import MAX_WINDOWS, _spaced
+    from lstmcast.defaults import CALIBRATION_WINDOWS as MAX_WINDOWS
+    from lstmcast.forecasting.intervals import _spaced
 
     starts = torch.arange(7, 7 + 3 * MAX_WINDOWS)
     picked = _spaced(starts)

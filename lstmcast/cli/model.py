@@ -66,9 +66,10 @@ def export(
     forecast in original units; scaling and normalisation are inside. Inputs and outputs are listed on stderr."""
     from rich.markup import escape
 
+    from lstmcast.pipeline import jobs
     from lstmcast.pipeline import runs as pipeline
 
     result = pipeline.export_run(model, format.value, out)
     console = _console()
-    for line in pipeline.describe_export(result):
+    for line in jobs.describe_export(result):
         _note(console, escape(line))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
-from lstmcast.config import (
+from lstmcast.choices import (
     RANGES,
     Calendar,
     Cell,

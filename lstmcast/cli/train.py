@@ -74,9 +74,9 @@ def train(
 
 def _launch(data: str, nproc: int) -> NoReturn:
     """`train --nproc N`: run this same command line (without --nproc) as N workers of one distributed job."""
-    from lstmcast.pipeline import runs as pipeline
+    from lstmcast.pipeline import jobs
 
-    if pipeline.in_distributed_job():
+    if jobs.in_distributed_job():
         raise ConfigError("--nproc: this is already a process of a distributed job (torchrun); drop --nproc")
     if data == "-":
         raise ConfigError("--nproc: every process reads DATA; give a file, not - (standard input)")
@@ -89,7 +89,7 @@ def _launch(data: str, nproc: int) -> NoReturn:
             skip = True
         elif not arg.startswith("--nproc="):
             args.append(arg)
-    raise SystemExit(pipeline.launch(nproc, args))
+    raise SystemExit(jobs.launch(nproc, args))
 
 
 RESUME_OPTIONS = ("epochs", "patience", "threads", "device", "quiet")  # what --resume lets a user change
@@ -97,7 +97,7 @@ RESUME_OPTIONS = ("epochs", "patience", "threads", "device", "quiet")  # what --
 
 def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context, *, quiet: bool) -> None:
     """Go on training run_dir from its last.pt with the run's own configuration."""
-    from lstmcast.pipeline import runs as pipeline
+    from lstmcast.pipeline import jobs
 
     own = [n for n in ("out", "name", "project", "config") if _given(ctx, n)]
     fixed = sorted(n for n in (*given, *own) if n not in RESUME_OPTIONS)
@@ -106,7 +106,7 @@ def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context,
             f"--resume goes on with the run's own configuration and directory; --{fixed[0].replace('_', '-')} "
             "cannot change it (only --epochs, --patience, --threads and --device can)"
         )
-    point = pipeline.load_point(
+    point = jobs.load_point(
         run_dir, epochs=given.get("epochs"), patience=given.get("patience"), threads=given.get("threads"),
         device=given.get("device"),
     )  # fmt: skip
@@ -120,10 +120,11 @@ def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context,
 def _run_training(
     data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
 ) -> None:
+    from lstmcast.pipeline import jobs
     from lstmcast.pipeline import runs as pipeline
     from lstmcast.ui import render
 
-    main_rank = pipeline.is_main_process()
+    main_rank = jobs.is_main_process()
     quiet = quiet or not main_rank  # the ranks > 0 of a distributed job train silently
     console = _console()
     report = None if quiet else (lambda msg: _note(console, msg))

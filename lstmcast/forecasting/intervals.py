@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lstmcast import defaults
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.windows import Windows, batches
 
 GRID = np.arange(1, 100, dtype="float64")  # stored levels, in %
-MAX_WINDOWS = 20_000  # calibration reads at most this many windows of each part, evenly spaced (long series)
 
 
 @torch.inference_mode()
@@ -55,7 +55,7 @@ def calibrate(model: LSTMRegressor, windows: Windows, norm: str) -> np.ndarray:
     return np.quantile(train, probs, axis=0, method="higher") * generalisation_gap(train, val)[None, :]
 
 
-def _spaced(starts: torch.Tensor, most: int = MAX_WINDOWS) -> torch.Tensor:
+def _spaced(starts: torch.Tensor, most: int = defaults.CALIBRATION_WINDOWS) -> torch.Tensor:
     """At most `most` of the window starts, evenly spaced over them (all of them when there are fewer)."""
     if len(starts) <= most:
         return starts

@@ -15,7 +15,7 @@ import torch
 
 from lstmcast import configfile, defaults
 from lstmcast.checkpoint import format as ckpt_io
-from lstmcast.checkpoint.export import Exported, describe, export
+from lstmcast.checkpoint.export import Exported, export
 from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
@@ -29,7 +29,6 @@ from lstmcast.nn.model import LSTMRegressor
 from lstmcast.pipeline import artifacts, inspection, rundir
 from lstmcast.pipeline.inspection import GateReport
 from lstmcast.training import distributed
-from lstmcast.training import resume as resume_mod
 from lstmcast.training.fitting import prepare
 from lstmcast.training.loop import (
     EpochCallback,
@@ -339,23 +338,3 @@ def inspect_run(
 def export_run(model: str | Path, fmt: str, out: str | Path) -> Exported:
     """Write a checkpoint's forecaster as an ONNX or TorchScript graph that takes raw history (export.py)."""
     return export(ckpt_io.load(model), fmt, out)
-
-
-# What the CLI asks of the stages, so that it imports the pipeline alone.
-load_point = resume_mod.load_point
-describe_export = describe
-
-
-def in_distributed_job() -> bool:
-    """Whether this process is a worker of a distributed job (torchrun or train --nproc)."""
-    return distributed.env_group().active
-
-
-def is_main_process() -> bool:
-    """Rank 0 of a distributed job, or a process that is not part of one."""
-    return distributed.env_group().is_main
-
-
-def launch(nproc: int, args: list[str]) -> int:
-    """Run `lstmcast ARGS` as `nproc` local workers of one distributed job; their exit status."""
-    return distributed.launch(nproc, args)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lstmcast import defaults
 from lstmcast.errors import DataError
 from lstmcast.io.data import Series, format_times, future_times
 from lstmcast.prep.scaling import PanelScaling
@@ -37,7 +38,11 @@ def calendar_cycles(freq: str | None, n_rows: int | None = None) -> list[str]:
     if not step:
         return []
     span = step * n_rows if n_rows is not None else float("inf")
-    return [name for name, length in CYCLES.items() if 2 * step <= length and 2 * length <= span]
+    return [
+        name
+        for name, length in CYCLES.items()
+        if defaults.CYCLE_MIN_STEPS * step <= length and defaults.CYCLE_MIN_REPEATS * length <= span
+    ]
 
 
 def calendar_features(index: pd.DatetimeIndex, cycles: list[str] | tuple[str, ...]) -> np.ndarray:
