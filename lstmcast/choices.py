@@ -14,14 +14,29 @@ class Fill(str, Enum):
 
 
 class ScalerName(str, Enum):
+    auto = "auto"
     standard = "standard"
     minmax = "minmax"
+    mase = "mase"
     none = "none"
 
 
 class Norm(str, Enum):
+    auto = "auto"
     window = "window"
+    last = "last"
     none = "none"
+
+
+class Padding(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+class Combine(str, Enum):
+    auto = "auto"
+    off = "off"
 
 
 class Calendar(str, Enum):
@@ -79,6 +94,7 @@ RANGES: dict[str, Range] = {
     "lookback": Range(1),
     "horizon": Range(1),
     "val_size": Range(1),
+    "season": Range(1, 10_000),
     "hidden_size": Range(1),
     "num_layers": Range(1),
     "dropout": Range(0.0, 0.99),  # [0, 1) in principle; 0.99 is as far as dropping inputs makes sense

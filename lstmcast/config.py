@@ -16,10 +16,12 @@ from lstmcast.choices import (
     RANGES,
     Calendar,
     Cell,
+    Combine,
     Device,
     Fill,
     Loss,
     Norm,
+    Padding,
     Refit,
     ScalerName,
     Schedule,
@@ -112,13 +114,20 @@ class WindowConfig:
     lookback: int | None = None
     horizon: int | None = None
     val_size: int | None = None
-    scaler: str = "standard"
-    norm: str = "window"
+    scaler: str = "auto"  # auto: mase with --norm last, else standard (defaults.scaling_for)
+    norm: str = "auto"  # auto: last for seasons of up to 4 steps, else window (defaults.scaling_for)
     calendar: str = "auto"
+    # Short series: windows may start before a series does, the missing steps filled with its first values, so
+    # that a series shorter than lookback + horizon still trains and forecasts. auto: when some series would
+    # otherwise be too short (defaults.needs_padding).
+    padding: str = "auto"
+    season: int | None = None  # the season length m; None: from the frequency (12 monthly, 4 quarterly, ...)
 
     def __post_init__(self) -> None:
-        _plain_choice(self, "scaler", "norm", "calendar")
+        _plain_choice(self, "scaler", "norm", "calendar", "padding")
         _check_choice("--calendar", self.calendar, Calendar)
+        _check_choice("--padding", self.padding, Padding)
+        _check_valid("--season", self.season, 1)
         _check_valid("--lookback", self.lookback, 1)
         _check_valid("--horizon", self.horizon, 1)
         _check_valid("--val-size", self.val_size, 1)
@@ -171,11 +180,14 @@ class TrainConfig:
     amp: bool = False  # mixed precision: float16 with loss scaling on CUDA, bfloat16 on CPU
     # After early stopping, train the final model afresh on every window (the validation part too) for the best
     # epoch count, so that the most recent data shapes the weights too. auto: when the data is short (see
-    # defaults.REFIT_BELOW), where the validation part is much of what there is to learn from.
+    # defaults.refits), where the validation part is much of what there is to learn from.
     refit: str = "auto"
+    # Combine the LSTM's forecasts with the Theta method's by a weight chosen on the validation windows
+    # (forecasting.combine); off: the LSTM alone.
+    combine: str = "auto"
 
     def __post_init__(self) -> None:
-        _plain_choice(self, "loss", "schedule", "device", "refit")
+        _plain_choice(self, "loss", "schedule", "device", "refit", "combine")
         _check_valid("--epochs", self.epochs, 1)
         _check_valid("--batch-size", self.batch_size, 1)
         _check_number("--lr", self.lr)
@@ -190,6 +202,7 @@ class TrainConfig:
         _check_valid("--threads", self.threads, 1)
         _check_valid("--steps-per-epoch", self.steps_per_epoch, 1)
         _check_choice("--refit", self.refit, Refit)
+        _check_choice("--combine", self.combine, Combine)
 
 
 C = TypeVar("C", bound="RunConfig")
@@ -258,11 +271,24 @@ class ResolvedWindow(WindowConfig):
     lookback: int
     horizon: int
     val_size: int
+    scaler: str = "standard"  # never auto once resolved (checkpoints before auto existed hold these)
+    norm: str = "window"
+    padding: str = "off"  # on or off once resolved (checkpoints before padding existed read as off)
+    season: int = 1  # the season length of the scaler, the norm and the Theta partner (older checkpoints: unused)
 
     def __post_init__(self) -> None:
-        for name in ("lookback", "horizon", "val_size"):
+        for name in ("lookback", "horizon", "val_size", "season"):
             _whole(f"--{name.replace('_', '-')}", getattr(self, name))
+        if self.padding not in ("on", "off"):
+            raise ConfigError(f"a resolved padding is on or off, not {self.padding!r}")
+        if "auto" in (self.norm, self.scaler):
+            raise ConfigError("a resolved --norm and --scaler are never auto")
         super().__post_init__()
+
+    @property
+    def pad(self) -> int:
+        """Rows of padding before each series: windows may start with as few as MIN_HISTORY real steps."""
+        return max(0, self.lookback - defaults.MIN_HISTORY) if self.padding == "on" else 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,10 +323,25 @@ def _fields_of(section: Any) -> dict[str, Any]:
     return {f.name: getattr(section, f.name) for f in fields(section)}
 
 
-def resolve_window(asked: WindowConfig, n_rows: int, season: int) -> ResolvedWindow:
-    """Fix the window sizes left open (defaults.window_sizes) for series of `n_rows` rows and season `season`."""
-    lookback, horizon, val_size = defaults.window_sizes(n_rows, season, asked.lookback, asked.horizon, asked.val_size)
-    return ResolvedWindow(**(_fields_of(asked) | {"lookback": lookback, "horizon": horizon, "val_size": val_size}))
+def resolve_window(asked: WindowConfig, n_rows: int, season: int, shortest: int | None = None) -> ResolvedWindow:
+    """Fix the window sizes left open (defaults.window_sizes) for series of `n_rows` rows (typically) and season
+    `season`, and whether windows are padded (--padding auto: when the `shortest` series needs it)."""
+    season = asked.season or season
+    sizes = (asked.lookback, asked.horizon, asked.val_size)
+    lookback, horizon, val_size = defaults.window_sizes(n_rows, season, *sizes)
+    # auto pads only a lookback the user left open: a --lookback given is kept as a contract
+    padded = asked.padding == "on" or (
+        asked.padding == "auto"
+        and asked.lookback is None
+        and shortest is not None
+        and defaults.needs_padding(shortest, lookback, horizon, val_size)
+    )
+    if padded:
+        lookback, horizon, val_size = defaults.window_sizes(n_rows, season, *sizes, padded=True)
+    scaler, norm = defaults.scaling_for(season, asked.scaler, asked.norm)
+    fixed = {"lookback": lookback, "horizon": horizon, "val_size": val_size, "season": max(1, season)}
+    fixed |= {"scaler": scaler, "norm": norm}
+    return ResolvedWindow(**(_fields_of(asked) | fixed | {"padding": "on" if padded else "off"}))
 
 
 def resolve_train(asked: TrainConfig, n_windows: int) -> ResolvedTrain:

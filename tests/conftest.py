@@ -23,7 +23,7 @@ DATASETS = Path(__file__).resolve().parent / "data"  # real series copied into t
 SAMPLE = REPO / "sample_data"
 
 # The tiny run every checkpoint, forecast and CLI test shares: explicit sizes so changes to the defaults
-# do not change what the tests see.
+# do not change what the tests see; the LSTM alone (--combine off: tests/test_short_series.py covers the blend).
 TINY = {"lookback": 24, "horizon": 12, "val_size": 12, "hidden": 8, "epochs": 3, "batch_size": 32}
 
 
@@ -83,6 +83,7 @@ def _tiny_config(**train: object):
                 "patience": 10,
                 "seed": 0,
                 "device": "cpu",
+                "combine": "off",
                 **train,
             }
         ),

@@ -165,9 +165,9 @@ def test_scaler_never_sees_fold_test_rows(monkeypatch: pytest.MonkeyPatch, tmp_p
     fitted: list[np.ndarray] = []
     original = Scaler.fit.__func__  # type: ignore[attr-defined]
 
-    def recording(cls, kind, train_values):
+    def recording(cls, kind, train_values, season=1):
         fitted.append(np.array(train_values, dtype="float64", copy=True))
-        return original(cls, kind, train_values)
+        return original(cls, kind, train_values, season)
 
     monkeypatch.setattr(Scaler, "fit", classmethod(recording))
     result = backtest(load_series(marked), tiny_config(), folds=2)

@@ -43,11 +43,22 @@ def test_the_training_rows_state_the_training_rules() -> None:
     rows = table_rows()
     sizes = rows["`--batch-size`, `--epochs`"]
     assert f"batch n/{defaults.BATCH_SHARE} within [{defaults.BATCH_MIN}, {defaults.BATCH_MAX}]" in sizes
-    assert f"about {defaults.SAMPLE_BUDGET:,} window passes within [{defaults.EPOCHS_MIN}, {defaults.EPOCHS_MAX}]" in sizes
+    assert f"about {defaults.EPOCHS_AIM} epochs of window passes" in sizes
+    assert f"at least {defaults.SAMPLE_BUDGET:,} and at most {defaults.SAMPLE_MAX:,} window passes" in sizes
+    assert f"within [{defaults.EPOCHS_MIN}, {defaults.EPOCHS_MAX}]" in sizes
     patience = rows["`--patience`"]
     fifth = next(words for words, n in SHARES.items() if n == defaults.PATIENCE_SHARE)
     assert patience.startswith(f"{fifth} of the epochs, at least {defaults.PATIENCE_MIN}")
     assert f"fewer than {defaults.REFIT_BELOW:,} training windows" in rows["`--refit`"]
+    assert f"at least {defaults.REFIT_VAL_SHARE:.0%} of the rows".replace("%", " %") in rows["`--refit`"]
+
+
+def test_the_new_rows_state_the_short_series_rules() -> None:
+    rows = table_rows()
+    assert f"seasons of up to {defaults.LAST_VALUE_SEASON} steps" in rows["`--norm`"]
+    assert f"at least {defaults.MIN_HISTORY} real steps" in rows["`--padding`"]
+    assert f"shorter than {defaults.MIN_HISTORY} + horizon + validation" in rows["`--padding`"]
+    assert "{0, 0.25, 0.5, 0.75, 1}" in rows["`--combine`"]
     assert f"at most {defaults.PREDICT_THREADS} threads" in rows["`predict` threads"]
 
 

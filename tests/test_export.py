@@ -47,7 +47,7 @@ class Case:
 def _train(tmp: Path, csv: Path, data: DataConfig, window: WindowConfig, **model: object) -> Path:
     cfg = RunConfig(
         data=data, window=window, model=ModelConfig(hidden_size=8, **model),  # type: ignore[arg-type]
-        train=TrainConfig(epochs=2, batch_size=32, patience=5, seed=0, device="cpu"),
+        train=TrainConfig(epochs=2, batch_size=32, patience=5, seed=0, device="cpu", combine="off"),
     )  # fmt: skip
     return train_run(csv, cfg, out=tmp / "run").run_dir
 

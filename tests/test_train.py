@@ -222,6 +222,8 @@ def test_refit_auto_is_for_short_data_only(windows: Windows, monkeypatch: pytest
     assert refit(windows, config(epochs=2), first) is not None
     assert refit(windows, config(epochs=2, refit="off"), first) is None
     monkeypatch.setattr(defaults, "REFIT_BELOW", len(windows.train_starts))
+    assert refit(windows, config(epochs=2), first) is not None  # the validation part is 1/6 of the rows
+    monkeypatch.setattr(defaults, "REFIT_VAL_SHARE", 0.5)
     assert refit(windows, config(epochs=2), first) is None  # long enough: the early-stopped model is kept
     assert refit(windows, config(epochs=2, refit="on"), first) is not None
     stopped = TrainResult(first.model, first.history, first.best_epoch, first.best_val, "interrupted")

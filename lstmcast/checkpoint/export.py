@@ -217,6 +217,11 @@ def export(ckpt: Checkpoint, fmt: str, out: str | Path) -> Exported:
     """Write the checkpoint's forecaster to `out` (atomically) as ONNX or TorchScript, and check the file."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if ckpt.weight < 1.0:
+        raise ConfigError(
+            f"this model blends the LSTM with the Theta method (LSTM weight {ckpt.weight:g}); an exported graph would "
+            "hold the LSTM alone and forecast differently. Train with --combine off to export it"
+        )
     out = Path(out)
     if out.is_dir():
         raise ConfigError(f"-o {out}: is a directory; give a file name")

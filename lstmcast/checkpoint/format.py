@@ -27,6 +27,7 @@ from lstmcast.config import ResolvedConfig, RunConfig
 from lstmcast.errors import CheckpointError, LstmcastError
 from lstmcast.io.data import Series
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.nn.theta import Combination
 from lstmcast.prep.features import Layout
 from lstmcast.prep.scaling import PanelScaling, Scaler
 
@@ -57,6 +58,12 @@ class Checkpoint:
     losses: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     asked: RunConfig | None = None  # the settings as the user gave them (None: a file written before they were kept)
+    combination: Combination | None = None  # the LSTM's weight against Theta (None: the LSTM alone)
+
+    @property
+    def weight(self) -> float:
+        """The LSTM's share of the forecast (1: the LSTM alone)."""
+        return 1.0 if self.combination is None else self.combination.weight
 
     @property
     def ids(self) -> list[str | None]:
@@ -86,7 +93,7 @@ class Checkpoint:
         cov = np.zeros((len(self.stored), lookback, n_cov))
         for i, s in enumerate(self.stored):
             if n_cov and s.covariates is not None:
-                cov[i] = s.covariates[-lookback:]
+                cov[i] = _edge_tail(s.covariates, lookback)
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -103,14 +110,22 @@ class Checkpoint:
                 "last_time": [s.last_time for s in self.stored],
                 "n_rows": [int(n) for n in (self.n_rows or [len(s) for s in self.stored])],
             },
-            "history": torch.as_tensor(np.stack([s.values[-lookback:] for s in self.stored]).astype("float64")),
+            # a series shorter than the lookback (padded windows) is stored padded as the forecast pads it
+            "history": torch.as_tensor(np.stack([_edge_tail(s.values, lookback) for s in self.stored]).astype("float64")),
             "history_cov": torch.as_tensor(cov),
             "state_dict": {k: v.detach().cpu().clone() for k, v in weights.items()},
             "calibration": None if self.calibration is None else torch.as_tensor(np.asarray(self.calibration)),
             "metrics": {k: float(v) for k, v in self.metrics.items()},
             "losses": {k: [float(x) for x in v] for k, v in self.losses.items()},
             "info": dict(self.info),
+            "combine": None if self.combination is None else self.combination.to_dict(),
         } | ({} if train_state is None else {"train_state": train_state})
+
+
+def _edge_tail(values: np.ndarray, rows: int) -> np.ndarray:
+    """The last `rows` rows, a shorter array preceded by copies of its first row. Shapes: (N, ...) -> (rows, ...)."""
+    tail = values[-rows:]
+    return np.concatenate([np.repeat(tail[:1], rows - len(tail), axis=0), tail]) if len(tail) < rows else tail
 
 
 def save(
@@ -351,8 +366,14 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         calibration = calibration.double().numpy()
         if not np.isfinite(calibration).all() or (calibration < 0).any():
             raise CheckpointError(f"{path}: the interval calibration holds negative, NaN or infinite values")
+    try:
+        combine = raw.get("combine")
+        combination = None if combine is None else Combination.from_dict(dict(combine), count)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed combination with Theta ({str(exc)[:120]})") from None
     return Checkpoint(
-        cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], calibration, metrics, losses, info, asked
+        cfg, scaling, layout, schema, stored, net, [int(n) for n in n_rows], calibration, metrics, losses, info, asked,
+        combination,
     )
 
 

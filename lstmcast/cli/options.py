@@ -15,10 +15,12 @@ from lstmcast.choices import (
     RANGES,
     Calendar,
     Cell,
+    Combine,
     Device,
     Fill,
     Loss,
     Norm,
+    Padding,
     Refit,
     ScalerName,
     Schedule,
@@ -27,7 +29,9 @@ from lstmcast.choices import (
 if TYPE_CHECKING:
     from lstmcast.config import RunConfig
 
-__all__ = ["Calendar", "Cell", "Device", "Fill", "Loss", "Norm", "Refit", "ScalerName", "Schedule"]
+__all__ = [
+    "Calendar", "Cell", "Combine", "Device", "Fill", "Loss", "Norm", "Padding", "Refit", "ScalerName", "Schedule",
+]  # fmt: skip
 
 
 def limits(field: str) -> dict[str, float]:
@@ -92,11 +96,27 @@ def _model_options(
     val_size: Annotated[
         int | None, typer.Option(**limits("val_size"), help="Last points held out for validation (default: from the horizon).")
     ] = None,
-    scaler: Annotated[ScalerName, typer.Option(help="Scaler fitted on the training part.")] = ScalerName.standard,
-    norm: Annotated[Norm, typer.Option(help="Normalise each window by its own level and spread.")] = Norm.window,
+    scaler: Annotated[
+        ScalerName,
+        typer.Option(help="Scaler fitted on the training part; auto: mase with --norm last, else standard."),
+    ] = ScalerName.auto,
+    norm: Annotated[
+        Norm,
+        typer.Option(
+            help="Each window relative to its own mean and spread (window) or its last value (last); auto: last "
+            "for seasons of up to 4 steps, else window."
+        ),
+    ] = Norm.auto,
     calendar: Annotated[
         Calendar, typer.Option(help="Calendar features (hour of day, day of week, time of year as sin/cos) as inputs.")
     ] = Calendar.auto,
+    padding: Annotated[
+        Padding,
+        typer.Option(
+            help="Let windows start before a series does (its first value repeated), so short series train and "
+            "forecast; auto: when some series is shorter than lookback + horizon + validation and --lookback is not given."
+        ),
+    ] = Padding.auto,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = Cell.lstm,
     hidden: Annotated[int, typer.Option(**limits("hidden_size"), help="Hidden units per layer.")] = 64,
     layers: Annotated[int, typer.Option(**limits("num_layers"), help="Stacked recurrent layers.")] = 1,
@@ -128,6 +148,13 @@ def _model_options(
             "auto: when there are fewer than 1,000 training windows."
         ),
     ] = Refit.auto,
+    combine: Annotated[
+        Combine,
+        typer.Option(
+            help="Combine the LSTM with the Theta method by a weight chosen on the validation windows; off: the "
+            "LSTM alone."
+        ),
+    ] = Combine.auto,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
 ) -> None:
     """The options shared by every command that trains (train, backtest): see `_config`."""
@@ -167,7 +194,7 @@ def _config(opts: dict[str, Any]) -> RunConfig:
         ),
         WindowConfig(
             lookback=o["lookback"], horizon=o["horizon"], val_size=o["val_size"], scaler=o["scaler"], norm=o["norm"],
-            calendar=o["calendar"],
+            calendar=o["calendar"], padding=o["padding"],
         ),
         ModelConfig(
             cell=o["cell"], hidden_size=o["hidden"], num_layers=o["layers"], dropout=o["dropout"],
@@ -176,7 +203,7 @@ def _config(opts: dict[str, Any]) -> RunConfig:
         TrainConfig(
             epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], loss=o["loss"], schedule=o["schedule"],
             patience=o["patience"], clip=o["clip"], seed=o["seed"], device=o["device"], threads=o["threads"],
-            steps_per_epoch=o["steps_per_epoch"], amp=o["amp"], refit=o["refit"],
+            steps_per_epoch=o["steps_per_epoch"], amp=o["amp"], refit=o["refit"], combine=o["combine"],
         ),
     )  # fmt: skip
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from lstmcast.evaluation.metrics import mean_scores, point_metrics
+from lstmcast.forecasting.baselines import seasonal_naive_at
+from lstmcast.forecasting.combine import theta_at
+from lstmcast.nn.theta import blend_bands
 from lstmcast.forecasting.forecast import Bands, forecast_windows
 from lstmcast.io.data import Series
 from lstmcast.nn.model import LSTMRegressor
@@ -28,18 +31,6 @@ class SeriesValidation:
     bands: Bands
 
 
-def seasonal_naive_at(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """Seasonal-naive forecasts from many origins at once (naive where fewer than `season` points precede).
-
-    Shapes: values (N,), origins (W,) -> (W, H).
-    """
-    steps = np.arange(horizon)
-    m = max(1, season)
-    idx = origins[:, None] - m + (steps % m)[None, :]  # repeat the last observed season
-    naive_idx = np.broadcast_to(origins[:, None] - 1, idx.shape)
-    return values[np.where(origins[:, None] >= m, idx, naive_idx)]
-
-
 def validate(
     model: LSTMRegressor,
     scaling: PanelScaling,
@@ -58,14 +49,13 @@ def validate(
     """
     starts = windows.val_starts
     preds, bands = forecast_windows(model, scaling, windows, starts, norm, table, levels)  # (W, H)
-    rows = windows.series_of(starts).numpy()
-    lookback, horizon = windows.lookback, windows.horizon
-    offsets = windows.offsets.numpy()
+    rows, all_origins = windows.origins(starts)
+    horizon = windows.horizon
     per_series: list[SeriesValidation] = []
     pooled: dict[str, list[dict[str, float]]] = {"lstmcast": [], "seasonal naive": []}
     for k, (s, n_train) in enumerate(zip(panel, n_trains)):
         sel = rows == k
-        origins = starts.numpy()[sel] - offsets[k] + lookback
+        origins = all_origins[sel]
         actual = s.values[origins[:, None] + np.arange(horizon)[None, :]]
         snaive = seasonal_naive_at(s.values, origins, horizon, season)
         own = {lv: (lo[sel], hi[sel]) for lv, (lo, hi) in bands.items()}
@@ -75,3 +65,19 @@ def validate(
         pooled["seasonal naive"].append(point_metrics(actual, snaive, insample, season))
     scores = {name: mean_scores(rows_) for name, rows_ in pooled.items()}
     return scores, per_series
+
+
+def combined_validation(
+    scores: dict[str, dict[str, float]], per_series: list[SeriesValidation], weight: float, season: int
+) -> tuple[dict[str, dict[str, float]], list[SeriesValidation]]:
+    """The validation of a model combined with Theta (weight: the LSTM's share): its forecasts blended with Theta
+    fitted before each origin, scored as "lstmcast"; the LSTM's own scores stay beside them as "LSTM alone".
+    The weight was chosen on these same windows, so the combined scores are optimistic."""
+    rows, blended = [], []
+    for v in per_series:
+        partner = theta_at(v.series.values, v.origins, v.forecasts.shape[1], season)  # (W, H)
+        forecasts, bands = blend_bands(weight, v.forecasts, v.bands, partner)
+        blended.append(replace(v, forecasts=forecasts, bands=bands))
+        rows.append(point_metrics(v.actual, forecasts, v.series.values[: v.n_train], season))
+    out = {"lstmcast": mean_scores(rows), "LSTM alone": scores["lstmcast"]}
+    return out | {k: s for k, s in scores.items() if k != "lstmcast"}, blended

@@ -15,9 +15,10 @@ from lstmcast.errors import DataError
 from lstmcast.forecasting.intervals import half_width
 from lstmcast.io.data import Series, future_index
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.nn.theta import Theta, blend_bands
 from lstmcast.prep.features import Layout, channels, known_future
 from lstmcast.prep.scaling import PanelScaling
-from lstmcast.prep.windows import Windows, batches, normalise
+from lstmcast.prep.windows import Windows, batches, normalise, pad_rows
 
 Report = Callable[[str], None]
 
@@ -67,10 +68,11 @@ def forecast_with_bands(
         )
     xs, futures = [], []
     for s, i in zip(panel, rows):
-        if len(s) < lookback:
+        if len(s) < (1 if window.pad else lookback):
             name = f"series {s.id!r} " if s.id is not None else ""
             raise DataError(f"{s.source}: {name}needs the last {lookback} observations; it has {len(s)}")
-        xs.append(channels(s.tail(lookback), scaling, i, layout))  # (L, C)
+        x = channels(s.tail(lookback), scaling, i, layout)  # (<= L, C)
+        xs.append(pad_rows(x, lookback - len(x)))  # (L, C): a short series padded as in training
         futures.append(known_future(s, scaling, i, layout, chunks * horizon))  # (P, K) or None
     x = torch.from_numpy(np.stack(xs))  # (S, L, C)
     known = [f for f in futures if f is not None]
@@ -153,13 +155,25 @@ def check_compatible(ckpt: Checkpoint, panel: Sequence[Series], report: Report |
 
 
 def forecast_series(
-    ckpt: Checkpoint, panel: Sequence[Series], steps: int, levels: Sequence[float] = ()
+    ckpt: Checkpoint, panel: Sequence[Series], steps: int, levels: Sequence[float] = (), stored: bool = False
 ) -> tuple[np.ndarray, Bands]:
-    """A checkpoint's forecast of `steps` values after the end of each series: (S, steps), and its intervals."""
+    """A checkpoint's forecast of `steps` values after the end of each series: (S, steps), and its intervals.
+
+    A model combined with Theta (ckpt.combination) blends in Theta's forecasts: the stored series' fitted Theta
+    when `stored` (the panel is the checkpoint's own tails), else Theta fitted on each given series."""
     rows = check_compatible(ckpt, panel)
-    return forecast_with_bands(
-        ckpt.model, ckpt.scaling, ckpt.layout, ckpt.config.window, panel, rows, steps, ckpt.calibration, levels
+    window = ckpt.config.window
+    values, bands = forecast_with_bands(
+        ckpt.model, ckpt.scaling, ckpt.layout, window, panel, rows, steps, ckpt.calibration, levels
     )
+    if ckpt.combination is None or ckpt.combination.weight >= 1.0:
+        return values, bands
+    if stored:
+        thetas = [ckpt.combination.thetas[r] for r in rows]
+    else:
+        thetas = [Theta.fit(s.values, window.season) for s in panel]
+    partner = np.stack([t.forecast(steps) for t in thetas])  # (S, steps)
+    return blend_bands(ckpt.combination.weight, values, bands, partner)
 
 
 def forecast(
@@ -185,7 +199,7 @@ def forecast(
         if missing:
             raise DataError(f"no series {', '.join(map(repr, missing))}; the model knows {len(ckpt.ids)} series")
         chosen = [s for s in chosen if s.id in set(ids)]
-    values, bands = forecast_series(ckpt, chosen, steps, levels)
+    values, bands = forecast_series(ckpt, chosen, steps, levels, stored=panel is None)
     if not np.isfinite(values).all() or not all(np.isfinite(b).all() for pair in bands.values() for b in pair):
         raise DataError("the forecast is not finite: the input is far outside what the model was trained on")
     frames = []

@@ -21,11 +21,12 @@ from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
-from lstmcast.evaluation.validation import validate
+from lstmcast.evaluation.validation import combined_validation, validate
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.io.data import Series, season_length
 from lstmcast.io.panel import load_panel
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.nn.theta import Combination, Theta
 from lstmcast.pipeline import artifacts, inspection, rundir
 from lstmcast.pipeline.inspection import GateReport
 from lstmcast.training import distributed
@@ -40,7 +41,7 @@ from lstmcast.training.loop import (
     resolve_device,
 )
 from lstmcast.training.resume import ResumePoint, check_same_data
-from lstmcast.training.run import train_model
+from lstmcast.training.run import Holdout, train_model
 from lstmcast.ui import render
 from lstmcast.ui.gateplot import gates_figure
 
@@ -158,9 +159,16 @@ def _train(
     trained = train_model(
         windows, cfg, on_epoch_end=save_each_epoch, on_state=lambda state: pending.update(state=state),
         resume=None if resume is None else resume.state, after_fit=validate_first_fit, report=report,
+        holdout=Holdout([s.values for s in prep.panel], prep.scaling),
     )  # fmt: skip
     result, again, kept, table = trained.first, trained.refit, trained.kept, trained.table
     val_metrics, per_series = scored["metrics"], scored["per_series"]
+    combination = None
+    if trained.combination is not None:
+        combination = Combination(trained.weight, tuple(Theta.fit(s.values, season) for s in prep.panel))
+        val_metrics, per_series = combined_validation(val_metrics, per_series, trained.weight, season)
+        if report is not None:
+            report(trained.combination.describe())
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
@@ -176,7 +184,7 @@ def _train(
     }
     final = Checkpoint(
         cfg, prep.scaling, prep.layout, schema, stored, kept.model, n_rows, table, metrics, losses, info,
-        asked=prep.asked,
+        asked=prep.asked, combination=combination,
     )  # fmt: skip
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
@@ -198,6 +206,7 @@ def _train(
         "config": cfg.to_dict(),
         "layout": prep.layout.to_dict(),
         "validation": val_metrics,
+        "combination": None if trained.combination is None else trained.combination.summary(prep.ids),
         **info,
         "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }

@@ -12,6 +12,18 @@ import numpy as np
 from lstmcast.errors import ConfigError
 
 
+def mase_scale(values: np.ndarray, season: int) -> float:
+    """The MASE denominator: the mean absolute change over one season (one step when the series is shorter than
+    two seasons); |mean| or 1 when that is zero (a flat or one-point series). Shapes: (N,) -> scalar."""
+    y = np.asarray(values, dtype="float64")
+    m = season if len(y) > 2 * season else 1
+    diffs = np.abs(y[m:] - y[:-m]) if len(y) > m else np.empty(0)
+    scale = float(diffs.mean()) if len(diffs) else 0.0
+    if scale > 0:
+        return scale
+    return float(abs(y.mean())) if len(y) and y.mean() != 0 else 1.0
+
+
 @dataclass(frozen=True)
 class Scaler:
     """Fitted affine scaling z = (x - offset) / scale. Plain floats so a checkpoint can store it."""
@@ -21,11 +33,13 @@ class Scaler:
     scale: float
 
     @classmethod
-    def fit(cls, kind: str, train_values: np.ndarray) -> Scaler:
-        """Fit on the training part only (scikit-learn does the fitting)."""
+    def fit(cls, kind: str, train_values: np.ndarray, season: int = 1) -> Scaler:
+        """Fit on the training part only (scikit-learn does the fitting; `season` is for mase)."""
         x = np.asarray(train_values, dtype="float64").reshape(-1, 1)
         if kind == "none":
             return cls("none", 0.0, 1.0)
+        if kind == "mase":
+            return cls("mase", float(x.mean()), mase_scale(x[:, 0], season))
         if kind == "minmax":
             from sklearn.preprocessing import MinMaxScaler
 
@@ -36,7 +50,7 @@ class Scaler:
 
             ss = StandardScaler().fit(x)
             return cls("standard", float(ss.mean_[0]), float(ss.scale_[0]) or 1.0)  # type: ignore[index]
-        raise ConfigError(f"--scaler {kind!r} is not one of standard, minmax, none")
+        raise ConfigError(f"--scaler {kind!r} is not one of standard, minmax, mase, none")
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, dtype="float64") - self.offset) / self.scale
@@ -63,9 +77,11 @@ class PanelScaling:
     cov_scale: np.ndarray
 
     @classmethod
-    def fit(cls, kind: str, targets: list[np.ndarray], covariates: list[np.ndarray | None]) -> PanelScaling:
+    def fit(
+        cls, kind: str, targets: list[np.ndarray], covariates: list[np.ndarray | None], season: int = 1
+    ) -> PanelScaling:
         """Fit one scaler per series on its training part; covariates are always standardised."""
-        scalers = [Scaler.fit(kind, t) for t in targets]
+        scalers = [Scaler.fit(kind, t, season) for t in targets]
         n_cov = next((c.shape[1] for c in covariates if c is not None), 0)
         cov_offset = np.zeros((len(targets), n_cov))
         cov_scale = np.ones((len(targets), n_cov))

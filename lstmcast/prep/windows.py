@@ -33,19 +33,21 @@ NORM_EPS = 1e-2
 
 
 def rows_needed(cfg: ResolvedWindow) -> int:
-    """Rows a series needs: one training window plus the validation part."""
-    return cfg.lookback + cfg.horizon + cfg.val_size
+    """Rows a series needs: one training window plus the validation part (a padded window holds as few as
+    defaults.MIN_HISTORY real steps)."""
+    return (defaults.MIN_HISTORY if cfg.pad else cfg.lookback) + cfg.horizon + cfg.val_size
 
 
 def check_length(n_rows: int, cfg: ResolvedWindow, source: str) -> int:
     """Rows needed for one training window plus the validation part; raises DataError when short."""
-    lookback, horizon, val = cfg.lookback, cfg.horizon, cfg.val_size
+    horizon, val = cfg.horizon, cfg.val_size
     if val < horizon:
         raise ConfigError(f"--val-size {val} must be at least the horizon ({horizon})")
-    need = lookback + horizon + val
+    need = rows_needed(cfg)
     if n_rows < need:
+        history = f"{defaults.MIN_HISTORY} steps of history" if cfg.pad else f"lookback {cfg.lookback}"
         raise DataError(
-            f"{source}: too little data: lookback {lookback} + horizon {horizon} + validation {val} needs at least "
+            f"{source}: too little data: {history} + horizon {horizon} + validation {val} needs at least "
             f"{need} rows; the series has {n_rows}. Use a smaller --lookback, --horizon or --val-size"
         )
     return need
@@ -71,6 +73,7 @@ class Windows:
     offsets: torch.Tensor
     known: int = 0
     ahead: int = 0  # of the `known` channels, the first `ahead` are known-ahead covariates (the rest calendar)
+    pad: int = 0  # rows of padding before each series (its first row repeated): positions in `series` are shifted
 
     @property
     def view(self) -> torch.Tensor:
@@ -99,6 +102,12 @@ class Windows:
         starts = [torch.arange(a, max(a, b - width + 1), dtype=torch.int64) for a, b in zip(bounds[:-1], bounds[1:])]
         return replace(self, train_starts=torch.cat(starts), val_starts=self.val_starts[:0])
 
+    def origins(self, starts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Each window's series and its origin: the position, in that series' own rows, of its first forecast
+        step. Shapes: (B,) -> (B,), (B,)."""
+        rows = self.series_of(starts).numpy()
+        return rows, starts.numpy() - self.offsets.numpy()[rows] + self.lookback - self.pad
+
     def series_of(self, starts: torch.Tensor) -> torch.Tensor:
         """Index of the series each window start belongs to. Shapes: (B,) -> (B,)."""
         return torch.searchsorted(self.offsets, starts, right=True) - 1
@@ -119,21 +128,36 @@ def make_panel_windows(
     """Windows over several series, each (N_i, C) with its first `n_trains[i]` points for training.
 
     Training windows lie wholly in a series' training part; validation windows have their targets in the rest
-    (their inputs may reach back into the training part, as a forecast from the split point would).
+    (their inputs may reach back into the training part, as a forecast from the split point would). With padding
+    (cfg.pad rows), each series is preceded by copies of its first row, so that windows may start before it does
+    (with at least defaults.MIN_HISTORY real steps) and a series too short for one unpadded window still trains;
+    one with no training window at all still gets its validation windows.
     """
-    lookback, horizon = cfg.lookback, cfg.horizon
+    lookback, horizon, pad = cfg.lookback, cfg.horizon, cfg.pad
     width = lookback + horizon
+    if pad:
+        parts = [pad_rows(p, pad) for p in parts]
     lengths = [len(p) for p in parts]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype("int64")
     train, val = [], []
     for off, n, n_train in zip(offsets[:-1], lengths, n_trains):
-        if n_train - width + 1 <= 0:
+        n_train += pad
+        if n_train - width + 1 <= 0 and not pad:
             raise DataError(f"no training window: the training part has {n_train} rows, fewer than lookback + horizon")
-        train.append(torch.arange(off, off + n_train - width + 1, dtype=torch.int64))
+        train.append(torch.arange(off, off + max(0, n_train - width + 1), dtype=torch.int64))
         val.append(torch.arange(off + max(0, n_train - lookback), off + max(0, n - width + 1), dtype=torch.int64))
+    if not sum(len(t) for t in train):
+        raise DataError(f"no training window: every series is shorter than {defaults.MIN_HISTORY} + horizon {horizon} rows before its validation part")
     data = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     series = torch.from_numpy(np.ascontiguousarray(data, dtype="float32"))
-    return Windows(series, lookback, horizon, torch.cat(train), torch.cat(val), torch.from_numpy(offsets), known, ahead)
+    return Windows(
+        series, lookback, horizon, torch.cat(train), torch.cat(val), torch.from_numpy(offsets), known, ahead, pad
+    )
+
+
+def pad_rows(part: np.ndarray, rows: int) -> np.ndarray:
+    """`rows` copies of a series' first row before it (edge padding). Shapes: (N, C) -> (rows + N, C)."""
+    return np.concatenate([np.repeat(part[:1], rows, axis=0), part], axis=0) if rows > 0 and len(part) else part
 
 
 @dataclass
@@ -170,12 +194,18 @@ def batches(
 def normalise(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-window normalisation of the target channel by the window's own level and spread.
 
-    Shapes: x (B, L, C) -> x_norm (B, L, C), level (B, 1), spread (B, 1). Mode 'none' gives level 0, spread 1.
+    Shapes: x (B, L, C) -> x_norm (B, L, C), level (B, 1), spread (B, 1). Mode 'none' gives level 0, spread 1;
+    'last' the last step's value as the level and spread 1 (with the mase scaler: changes in units of the series'
+    typical change, the forecast relative to the last value, as naive and Theta forecast).
     Only channel 0 (the target) is normalised; other channels are already on a fixed scale.
     """
-    if mode == "none":
+    if mode in ("none", "last"):
         ones = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-        return x, torch.zeros_like(ones), ones
+        if mode == "none":
+            return x, torch.zeros_like(ones), ones
+        level = x[:, -1:, 0]  # (B, 1)
+        shifted = (x[:, :, 0] - level).unsqueeze(-1)  # (B, L, 1)
+        return (shifted if x.shape[2] == 1 else torch.cat([shifted, x[:, :, 1:]], dim=2)), level, ones
     target = x[:, :, 0]  # (B, L)
     level = target.mean(dim=1, keepdim=True)  # (B, 1)
     spread = target.std(dim=1, keepdim=True, unbiased=False).clamp_min(NORM_EPS)  # (B, 1)

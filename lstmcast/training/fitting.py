@@ -32,11 +32,12 @@ def check_panel(panel: list[Series]) -> None:
 
 
 def resolve_sizes(cfg: RunConfig, panel: list[Series]) -> ResolvedWindow:
-    """Fix the window sizes the user left open from the season and the (median) series length."""
+    """Fix the window sizes the user left open from the season and the (median) series length, and whether the
+    windows are padded (the shortest series decides)."""
     check_panel(panel)
     season = season_length(panel[0].freq)
     typical = int(np.median([len(s) for s in panel]))
-    return resolve_window(cfg.window, typical, season)
+    return resolve_window(cfg.window, typical, season, shortest=min(len(s) for s in panel))
 
 
 def keep_long_enough(
@@ -57,7 +58,9 @@ def keep_long_enough(
     need = rows_needed(window)
     kept = [s for s in panel if len(s) >= need]
     if len(kept) < len(panel) and report is not None:
-        report(f"skipped {len(panel) - len(kept)} of {len(panel)} series shorter than {need} rows")
+        short = [str(s.id) for s in panel if len(s) < need]
+        names = ", ".join(short[:8]) + (f" and {len(short) - 8} more" if len(short) > 8 else "")
+        report(f"skipped {len(short)} of {len(panel)} series shorter than {need} rows ({names}): they get no model")
     return kept
 
 
@@ -95,6 +98,7 @@ def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None =
         window.scaler,
         [s.values[:n] for s, n in zip(panel, n_trains)],
         [None if s.covariates is None else s.covariates[:n] for s, n in zip(panel, n_trains)],
+        window.season,
     )
     parts = [channels(s, scaling, i, layout) for i, s in enumerate(panel)]
     windows = make_panel_windows(parts, window, n_trains, known=layout.known, ahead=layout.known_ahead)

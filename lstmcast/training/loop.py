@@ -321,12 +321,15 @@ def refit(
     """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
     epochs that `first` (trained with early stopping on that validation part) found best.
 
-    None when there is nothing to refit: --refit off, --refit auto on data with defaults.REFIT_BELOW training
-    windows or more, no validation windows, or a first fit that was interrupted, diverged or never improved. The
-    refit's `stop_reason` is "interrupted" when Ctrl-C cut it short.
+    None when there is nothing to refit: --refit off, --refit auto on long data (defaults.refits), no validation
+    windows, or a first fit that was interrupted, diverged or never improved. The refit's `stop_reason` is
+    "interrupted" when Ctrl-C cut it short.
     """
     mode, n_train = cfg.train.refit, len(windows.train_starts)
-    if mode == "off" or (mode == "auto" and n_train >= defaults.REFIT_BELOW) or len(windows.val_starts) == 0:
+    rows = int(windows.offsets[-1]) - windows.pad * (len(windows.offsets) - 1)
+    val_rows = cfg.window.val_size * (len(windows.offsets) - 1)
+    short = defaults.refits(n_train, val_rows, rows)
+    if mode == "off" or (mode == "auto" and not short) or len(windows.val_starts) == 0:
         return None
     if first.stop_reason in (StopReason.interrupted, StopReason.non_finite) or first.best_epoch < 1:
         return None

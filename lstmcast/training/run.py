@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from lstmcast.config import ResolvedConfig
+from lstmcast.forecasting.combine import Choice, choose_on_windows
 from lstmcast.forecasting.intervals import calibrate
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
 from lstmcast.training.loop import EpochCallback, StateCallback, TrainResult, fit, kept_result, refit
 
@@ -31,6 +33,12 @@ class TrainedModel:
     first: TrainResult
     table: np.ndarray | None  # intervals.calibrate of the first fit; None when not asked for
     refit: TrainResult | None = None
+    combination: Choice | None = None  # the weight of the LSTM against Theta (--combine auto), chosen on the first fit
+
+    @property
+    def weight(self) -> float:
+        """The LSTM's share of the forecast (1: the LSTM alone)."""
+        return 1.0 if self.combination is None else self.combination.weight
 
     @property
     def kept(self) -> TrainResult:
@@ -57,15 +65,30 @@ def train_model(
     calibrated: bool = True,
     after_fit: AfterFit | None = None,
     report: Callable[[str], None] | None = None,
+    holdout: Holdout | None = None,
 ) -> TrainedModel:
     """Fit with early stopping on the validation windows, calibrate the intervals on that fit (its validation
     errors are held out), let `after_fit` score it, refit on every window (loop.refit decides whether), keep one.
 
     on_epoch_end, on_state, resume: for the first fit (see loop.fit); the refit trains silently. calibrated=False
-    skips the calibration (the ranks > 0 of a distributed run, which write nothing).
+    skips the calibration (the ranks > 0 of a distributed run, which write nothing). holdout: the series behind
+    the windows, for --combine auto (forecasting.combine), which weighs the first fit against Theta on the
+    validation windows.
     """
     first = fit(windows, cfg, on_epoch_end=on_epoch_end, on_state=on_state, resume=resume)
     table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
     if after_fit is not None:
         after_fit(first, table)
-    return TrainedModel(first, table, refit(windows, cfg, first, report))
+    choice = None
+    usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
+    if cfg.train.combine == "auto" and holdout is not None and usable:
+        choice = choose_on_windows(first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season)
+    return TrainedModel(first, table, refit(windows, cfg, first, report), choice)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The series behind a set of windows (original units, in order) and their scaling: what --combine needs."""
+
+    values: list[np.ndarray]
+    scaling: PanelScaling
