@@ -339,9 +339,9 @@ def resolve_window(asked: WindowConfig, n_rows: int, season: int, shortest: int 
     if padded:
         lookback, horizon, val_size = defaults.window_sizes(n_rows, season, *sizes, padded=True)
     scaler, norm = defaults.scaling_for(season, asked.scaler, asked.norm)
-    fixed = {"lookback": lookback, "horizon": horizon, "val_size": val_size, "season": max(1, season)}
-    fixed |= {"scaler": scaler, "norm": norm}
-    return ResolvedWindow(**(_fields_of(asked) | fixed | {"padding": "on" if padded else "off"}))
+    fixed: dict[str, Any] = {"lookback": lookback, "horizon": horizon, "val_size": val_size, "season": max(1, season)}
+    fixed |= {"scaler": scaler, "norm": norm, "padding": "on" if padded else "off"}
+    return ResolvedWindow(**(_fields_of(asked) | fixed))
 
 
 def resolve_train(asked: TrainConfig, n_windows: int) -> ResolvedTrain:

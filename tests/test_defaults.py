@@ -50,7 +50,9 @@ def test_the_training_rows_state_the_training_rules() -> None:
     fifth = next(words for words, n in SHARES.items() if n == defaults.PATIENCE_SHARE)
     assert patience.startswith(f"{fifth} of the epochs, at least {defaults.PATIENCE_MIN}")
     assert f"fewer than {defaults.REFIT_BELOW:,} training windows" in rows["`--refit`"]
-    assert f"at least {defaults.REFIT_VAL_SHARE:.0%} of the rows".replace("%", " %") in rows["`--refit`"]
+    refit = rows["`--refit`"]
+    assert f"fewer than {defaults.REFIT_MAX:,} and a validation part of at least" in refit
+    assert f"at least {defaults.REFIT_VAL_SHARE:.0%} of the rows".replace("%", " %") in refit
 
 
 def test_the_new_rows_state_the_short_series_rules() -> None:

@@ -4,8 +4,8 @@ scalers, short series, and training and forecasting a panel through the command 
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

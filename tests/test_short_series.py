@@ -75,7 +75,7 @@ def test_padded_windows_repeat_the_first_value_and_never_straddle_two_series(yea
     np.testing.assert_allclose(x[0, windows.pad :, 0].numpy(), scaled[:2], rtol=1e-5)
     np.testing.assert_allclose(y[0].numpy(), scaled[2 : 2 + w.horizon], rtol=1e-5)
     rows, origins = windows.origins(windows.train_starts)
-    for k, s in enumerate(yearly):  # each series' windows: every origin from the 2nd point to the training end
+    for k in range(len(yearly)):  # each series' windows: every origin from the 2nd point to the training end
         own = np.sort(origins[rows == k])
         n_train = prep.n_trains[k]
         np.testing.assert_array_equal(own, np.arange(defaults.MIN_HISTORY, n_train - w.horizon + 1))
@@ -172,9 +172,7 @@ def test_the_checkpoint_holds_the_combination_and_predict_blends_it(
         assert "LSTM alone" in summary["validation"]
     _, out, _ = run_main(capsys, "predict", "--model", yearly_run)
     forecasts = pd.read_csv(io.StringIO(out))["forecast"].to_numpy().reshape(16, 6)
-    lstm, _ = forecast_with_bands(
-        ckpt.model, ckpt.scaling, ckpt.layout, ckpt.config.window, ckpt.stored, range(16), 6
-    )
+    lstm, _ = forecast_with_bands(ckpt.model, ckpt.scaling, ckpt.layout, ckpt.config.window, ckpt.stored, range(16), 6)
     theta = np.stack([Theta.fit(s.values, 1).forecast(6) for s in yearly])
     np.testing.assert_allclose(forecasts, ckpt.weight * lstm + (1 - ckpt.weight) * theta, rtol=1e-5)
 

@@ -9,10 +9,10 @@ import numpy as np
 from lstmcast.evaluation.metrics import mean_scores, point_metrics
 from lstmcast.forecasting.baselines import seasonal_naive_at
 from lstmcast.forecasting.combine import theta_at
-from lstmcast.nn.theta import blend_bands
 from lstmcast.forecasting.forecast import Bands, forecast_windows
 from lstmcast.io.data import Series
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.nn.theta import blend_bands
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from lstmcast.forecasting.baselines import seasonal_naive_at
 from lstmcast.forecasting.forecast import forecast_windows
-from lstmcast.nn.theta import Theta
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.nn.theta import Theta
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
 

@@ -71,8 +71,8 @@ def forecast_with_bands(
         if len(s) < (1 if window.pad else lookback):
             name = f"series {s.id!r} " if s.id is not None else ""
             raise DataError(f"{s.source}: {name}needs the last {lookback} observations; it has {len(s)}")
-        x = channels(s.tail(lookback), scaling, i, layout)  # (<= L, C)
-        xs.append(pad_rows(x, lookback - len(x)))  # (L, C): a short series padded as in training
+        tail = channels(s.tail(lookback), scaling, i, layout)  # (<= L, C)
+        xs.append(pad_rows(tail, lookback - len(tail)))  # (L, C): a short series padded as in training
         futures.append(known_future(s, scaling, i, layout, chunks * horizon))  # (P, K) or None
     x = torch.from_numpy(np.stack(xs))  # (S, L, C)
     known = [f for f in futures if f is not None]

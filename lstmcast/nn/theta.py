@@ -68,7 +68,9 @@ class Theta:
             y = y / phase if multiplicative else y - phase
         slope = float(np.polyfit(np.arange(n), y, 1)[0]) if n > 1 else 0.0
         level, alpha = _ses(y)
-        return cls(float(level), float(alpha), slope / 2, n, () if idx is None else tuple(map(float, idx)), multiplicative)
+        return cls(
+            float(level), float(alpha), slope / 2, n, () if idx is None else tuple(map(float, idx)), multiplicative
+        )
 
     def forecast(self, steps: int) -> np.ndarray:
         """The next `steps` values after the fitted series. Shapes: -> (steps,)."""
