@@ -46,8 +46,9 @@ lint: $(STAMP)  ## ruff, mypy and the import-linter contracts (layers, who may i
 	$(BIN)/mypy lstmcast
 	$(BIN)/lint-imports
 
-bench: $(STAMP)  ## speed and memory (about 6 minutes; bench-quick: under a minute)
+bench: $(STAMP)  ## speed, memory and contention (about 8 minutes; bench-quick: under a minute)
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/contention.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/speed.py --quick

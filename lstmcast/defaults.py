@@ -62,6 +62,10 @@ CALIBRATION_WINDOWS = 20_000  # calibration reads at most this many windows of e
 
 # --- machine sizes ------------------------------------------------------------------------------------------------
 PREDICT_THREADS = 4  # predict uses at most this many torch threads: tiny batches gain nothing from more
+# Training on a CPU uses one torch thread unless --threads says otherwise, for networks up to this many hidden units
+# (hidden size x layers x directions): their matrices are too small to split, and a second thread spin-waits, which
+# costs 4x when another process holds the other core (bench/contention.py measures it).
+ONE_THREAD_UNITS = 256
 INFERENCE_BATCH = 4096  # windows per forward pass when forecasting, calibrating or scoring many windows
 
 
@@ -98,6 +102,14 @@ def scaling_for(season: int, scaler: str, norm: str) -> tuple[str, str]:
     if scaler == "auto":
         scaler = "mase" if norm == "last" else "standard"
     return scaler, norm
+
+
+def train_threads(asked: int | None, hidden_units: int, device_type: str) -> int | None:
+    """The torch threads training sets (None: leave torch's default): --threads when given, else one thread for a
+    small network on a CPU (ONE_THREAD_UNITS)."""
+    if asked is not None:
+        return asked
+    return 1 if device_type == "cpu" and hidden_units <= ONE_THREAD_UNITS else None
 
 
 def needs_padding(shortest: int, lookback: int, horizon: int, val_size: int) -> bool:

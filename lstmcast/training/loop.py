@@ -178,10 +178,25 @@ def fit(
     rank 0's early-stopping decision is broadcast, so all ranks stop together. Give the callbacks on rank 0 only.
     """
     tc = cfg.train
-    if tc.threads is not None:
-        torch.set_num_threads(tc.threads)
     group = distributed.current()
     device = distributed.train_device(resolve_device(tc.device), group)
+    directions = 2 if cfg.model.bidirectional else 1
+    threads = defaults.train_threads(tc.threads, cfg.model.hidden_size * cfg.model.num_layers * directions, device.type)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume)
+    finally:
+        torch.set_num_threads(before)  # what training set is training's alone
+
+
+def _fit(
+    windows: Windows, cfg: ResolvedConfig, device: torch.device, group: distributed.Group,
+    on_epoch_end: EpochCallback | None, on_state: StateCallback | None, resume: dict[str, Any] | None,
+) -> TrainResult:  # fmt: skip
+    """fit's body, with the device and the torch threads set."""
+    tc = cfg.train
     gen = seed_everything(tc.seed)
     input_size = windows.series.shape[1]
     model = LSTMRegressor(cfg.model, input_size, cfg.window.horizon, windows.known, windows.ahead).to(device)
