@@ -138,7 +138,7 @@ def _run_training(
         if run.stopped_early:
             kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
             _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
-        render.metrics_table(console, "Validation (original units)", run.val_metrics, ["mae", "rmse", "mape", "mase"])
+        render.metrics_table(console, run.validation_scope(), run.val_metrics, ["mae", "rmse", "mape", "mase"])
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
         if run.beats_seasonal_naive() is False:
             _note(

@@ -61,6 +61,15 @@ class TrainRun:
         """Whether the saved model is the refit (loop.kept_result)."""
         return self.refit is not None and kept_result(self.result, self.refit) is self.refit
 
+    def validation_scope(self) -> str:
+        """What the validation scores were measured on, and why they flatter the model (the table's title)."""
+        if self.checkpoint is None:
+            return "Validation"
+        window, series = self.checkpoint.config.window, len(self.checkpoint.ids)
+        where = f"the last {window.val_size} rows of " + ("the series" if series == 1 else f"each of {series} series")
+        chosen = "early stopping" + (" and the Theta weight" if self.checkpoint.combination is not None else "")
+        return f"Validation on {where} (original units; held out from fitting but used for {chosen}: optimistic)"
+
     @property
     def stopped_early(self) -> bool:
         return self.result.stop_reason is StopReason.early_stop
