@@ -61,6 +61,7 @@ def test_the_new_rows_state_the_short_series_rules() -> None:
     assert f"at least {defaults.MIN_HISTORY} real steps" in rows["`--padding`"]
     assert f"shorter than {defaults.MIN_HISTORY} + horizon + validation" in rows["`--padding`"]
     assert "{0, 0.25, 0.5, 0.75, 1}" in rows["`--combine`"]
+    assert f"for seasons of up to {defaults.COMBINE_SEASON} steps" in rows["`--combine`"]
     assert f"at most {defaults.PREDICT_THREADS} threads" in rows["`predict` threads"]
 
 

@@ -22,7 +22,7 @@ from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the LSTM's share
-MAX_ORIGINS = 4  # validation origins per series whose Theta forecasts are fitted (the last ones)
+MAX_ORIGINS = 4  # validation origins per series whose Theta forecasts are fitted (one horizon apart, the last)
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,16 @@ class SeriesHoldout:
     actual: np.ndarray
 
 
+def spaced_origins(origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Indices of at most MAX_ORIGINS origins one horizon apart, back from the last: they cover the validation
+    part instead of a few adjacent steps (on half-hourly data the last four origins span two hours)."""
+    if not len(origins):
+        return np.arange(0)
+    last = origins.max()
+    picked = np.flatnonzero((last - origins) % horizon == 0)
+    return picked[np.argsort(origins[picked])][-MAX_ORIGINS:]
+
+
 def theta_at(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """Theta forecasts of `horizon` steps fitted on the values before each origin. Shapes: -> (W, H)."""
     return np.stack([Theta.fit(values[:o], season).forecast(horizon) for o in origins]) if len(origins) else (
@@ -79,7 +89,7 @@ def choose(holdouts: Sequence[SeriesHoldout], season: int) -> Choice:
     ratios: dict[float, list[float]] = {w: [] for w in WEIGHTS}
     beats = []
     for h in holdouts:
-        keep = np.arange(len(h.origins))[-MAX_ORIGINS:]
+        keep = spaced_origins(h.origins, h.actual.shape[1])
         if not len(keep):
             beats.append(False)
             continue

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from lstmcast import defaults
 from lstmcast.config import ResolvedConfig
 from lstmcast.forecasting.combine import Choice, choose_on_windows
 from lstmcast.forecasting.intervals import calibrate
@@ -81,7 +82,7 @@ def train_model(
         after_fit(first, table)
     choice = None
     usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
-    if cfg.train.combine == "auto" and holdout is not None and usable:
+    if defaults.combines(cfg.train.combine, cfg.window.season) and holdout is not None and usable:
         choice = choose_on_windows(first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season)
     return TrainedModel(first, table, refit(windows, cfg, first, report), choice)
 
