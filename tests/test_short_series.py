@@ -182,3 +182,28 @@ def test_combine_off_forecasts_with_the_lstm_alone(tmp_path: Path, capsys: pytes
     assert code == 0, err
     ckpt = ckpt_io.load(tmp_path / "r" / "model.pt")
     assert ckpt.combination is None and ckpt.weight == 1.0
+
+
+def test_series_too_short_to_hold_out_a_validation_part_still_train_and_forecast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # M3 quarterly's shortest histories (16 points) cannot give up 8 validation points and keep a training window
+    # of 2 + 8: they train on every row, are not validated, and are forecast like the others
+    quarterly = DATA / "m3_quarterly.csv"
+    panel = load_panel(quarterly, DataConfig(id_col="id"))
+    prep = prepare(panel, RunConfig(data=DataConfig(id_col="id"), window=WindowConfig(horizon=8)))
+    short = [k for k, s in enumerate(panel) if len(s) < defaults.MIN_HISTORY + 8 + prep.config.window.val_size]
+    assert short and len(prep.panel) == len(panel)
+    for k in short:
+        assert prep.n_trains[k] == len(panel[k])
+    rows, _ = prep.windows.origins(prep.windows.val_starts)
+    assert not set(short) & set(rows.tolist())
+    code, _, err = run_main(capsys, "train", quarterly, *SMALL[:2], "--horizon", "8", *SMALL[4:], "--out", tmp_path / "q", "-q")
+    assert code == 0, err
+    code, out, err = run_main(capsys, "predict", "--model", tmp_path / "q")
+    assert code == 0, err
+    frame = pd.read_csv(io.StringIO(out))
+    assert frame["id"].nunique() == len(panel) and np.isfinite(frame["forecast"]).all()
+    summary = json.loads((tmp_path / "q" / "summary.json").read_text())
+    flags = {row["id"]: row["lstm_beats_snaive"] for row in summary["combination"]["per_series"]}
+    assert all(flags[panel[k].id] is None for k in short)

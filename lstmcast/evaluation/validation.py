@@ -61,6 +61,8 @@ def validate(
         own = {lv: (lo[sel], hi[sel]) for lv, (lo, hi) in bands.items()}
         per_series.append(SeriesValidation(s, n_train, origins, preds[sel], actual, snaive, own))
         insample = s.values[:n_train]
+        if not len(origins):  # a short series that trained on every row: nothing of it to score
+            continue
         pooled["lstmcast"].append(point_metrics(actual, preds[sel], insample, season))
         pooled["seasonal naive"].append(point_metrics(actual, snaive, insample, season))
     scores = {name: mean_scores(rows_) for name, rows_ in pooled.items()}
@@ -78,6 +80,7 @@ def combined_validation(
         partner = theta_at(v.series.values, v.origins, v.forecasts.shape[1], season)  # (W, H)
         forecasts, bands = blend_bands(weight, v.forecasts, v.bands, partner)
         blended.append(replace(v, forecasts=forecasts, bands=bands))
-        rows.append(point_metrics(v.actual, forecasts, v.series.values[: v.n_train], season))
+        if len(v.origins):
+            rows.append(point_metrics(v.actual, forecasts, v.series.values[: v.n_train], season))
     out = {"lstmcast": mean_scores(rows), "LSTM alone": scores["lstmcast"]}
     return out | {k: s for k, s in scores.items() if k != "lstmcast"}, blended

@@ -31,7 +31,8 @@ class Choice:
 
     weight: float
     scores: dict[float, float]
-    lstm_beats_snaive: list[bool]  # per series: the LSTM alone had a lower validation MAE than seasonal naive
+    lstm_beats_snaive: list[bool | None]  # per series: the LSTM alone beat seasonal naive on validation (None: no
+    # validation window, a series too short to hold one out)
 
     def summary(self, ids: Sequence[str | None]) -> dict[str, object]:
         """Plain data for summary.json: the weight, each candidate's score, and per series whether the LSTM alone
@@ -45,7 +46,8 @@ class Choice:
 
     def describe(self) -> str:
         """One line for the log: the weight, what it was chosen on, and how often the LSTM alone beat the baseline."""
-        beats = f"the LSTM alone beat seasonal naive on {sum(self.lstm_beats_snaive)} of {len(self.lstm_beats_snaive)} series"
+        judged = [b for b in self.lstm_beats_snaive if b is not None]
+        beats = f"the LSTM alone beat seasonal naive on {sum(judged)} of {len(judged)} validated series"
         if not self.scores:
             return f"forecasts from the LSTM alone (no validation windows to weigh Theta on); {beats}"
         tried = ", ".join(f"{w:g}: {s:.3f}" for w, s in sorted(self.scores.items()))
@@ -87,11 +89,11 @@ def choose(holdouts: Sequence[SeriesHoldout], season: int) -> Choice:
     """The LSTM's share among WEIGHTS with the lowest geometric mean, over series, of validation MAE relative to
     seasonal naive (series where seasonal naive is exact are left out). Ties go to the larger LSTM share."""
     ratios: dict[float, list[float]] = {w: [] for w in WEIGHTS}
-    beats = []
+    beats: list[bool | None] = []
     for h in holdouts:
         keep = spaced_origins(h.origins, h.actual.shape[1])
         if not len(keep):
-            beats.append(False)
+            beats.append(None)
             continue
         lstm, actual, origins = h.lstm[keep], h.actual[keep], h.origins[keep]
         base = float(np.abs(actual - h.snaive[keep]).mean())

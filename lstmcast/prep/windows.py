@@ -145,7 +145,8 @@ def make_panel_windows(
         if n_train - width + 1 <= 0 and not pad:
             raise DataError(f"no training window: the training part has {n_train} rows, fewer than lookback + horizon")
         train.append(torch.arange(off, off + max(0, n_train - width + 1), dtype=torch.int64))
-        val.append(torch.arange(off + max(0, n_train - lookback), off + max(0, n - width + 1), dtype=torch.int64))
+        first_val = off + max(0, n_train - lookback)  # none when the whole series trains (n_train == n)
+        val.append(torch.arange(first_val, max(first_val, off + n - width + 1), dtype=torch.int64))
     if not sum(len(t) for t in train):
         raise DataError(f"no training window: every series is shorter than {defaults.MIN_HISTORY} + horizon {horizon} rows before its validation part")
     data = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from lstmcast import defaults
 from lstmcast.config import ResolvedConfig, ResolvedWindow, RunConfig, WindowConfig, resolve, resolve_window
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.forecasting.forecast import Bands, forecast_with_bands
@@ -40,6 +41,15 @@ def resolve_sizes(cfg: RunConfig, panel: list[Series]) -> ResolvedWindow:
     return resolve_window(cfg.window, typical, season, shortest=min(len(s) for s in panel))
 
 
+def training_rows(n_rows: int, window: ResolvedWindow) -> int:
+    """A series' training part: all but the validation part. With padding, a series too short to give up a
+    validation part and keep one training window trains on every row instead (it is then not validated)."""
+    n_train = n_rows - window.val_size
+    if window.pad and n_train < defaults.MIN_HISTORY + window.horizon:
+        return n_rows
+    return n_train
+
+
 def keep_long_enough(
     panel: list[Series], window: ResolvedWindow, report: Report | None = None, asked: WindowConfig | None = None
 ) -> list[Series]:
@@ -55,7 +65,8 @@ def keep_long_enough(
         if given:  # the user's own sizes do not fit this data: a usage error that names them
             raise ConfigError(f"{what}{exc} (set by {', '.join(given)})") from None
         raise DataError(f"{what}{exc}") from None
-    need = rows_needed(window)
+    # with padding a series of a single row still gets a forecast (it trains nothing and is not validated)
+    need = 1 if window.pad else rows_needed(window)
     kept = [s for s in panel if len(s) >= need]
     if len(kept) < len(panel) and report is not None:
         short = [str(s.id) for s in panel if len(s) < need]
@@ -88,7 +99,7 @@ def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None =
     panel = [data] if isinstance(data, Series) else list(data)
     window = resolve_sizes(cfg, panel)
     panel = keep_long_enough(panel, window, report, cfg.window)
-    n_trains = [len(s) - window.val_size for s in panel]
+    n_trains = [training_rows(len(s), window) for s in panel]
     longest = max(panel, key=len)
     cycles = (
         calendar_cycles(longest.freq, len(longest)) if window.calendar == "auto" and longest.index is not None else []
