@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lstmcast.files import output_target
+
 
 def error_console() -> Console:
     """The one console for humans: stderr, no colour codes when redirected."""
@@ -152,7 +154,7 @@ def _figure(size: tuple[float, float]) -> tuple[Any, Any, Any]:
 
 def _save(fig: Any, plt: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(output_target(path, ""))  # a FIFO or device under that name would hang or vanish the figure
     plt.close(fig)
     return path
 
