@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from lstmcast.cli.options import OutFormat, ReportFormat
+from lstmcast.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,10 +58,23 @@ def pd_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def _stdout() -> Any:
+    """Standard output, where the data goes; a usage error when the program was started with it closed (>&-)."""
+    if sys.stdout is None:
+        raise ConfigError("standard output is closed (>&-): the results are written there; redirect it to a file")
+    return sys.stdout
+
+
+def _stdin() -> Any:
+    """Standard input as bytes, or None when the program was started with it closed (<&-)."""
+    return None if sys.stdin is None else sys.stdin.buffer
+
+
 def _write_frame(frame: pd.DataFrame, fmt: OutFormat) -> None:
     if fmt is OutFormat.json:
         text = frame.to_json(orient="records", lines=True, double_precision=10)
     else:
         text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    out = _stdout()
+    out.write(text if text.endswith("\n") else text + "\n")
+    out.flush()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.config import DataConfig
-from lstmcast.errors import DataError, MissingColumn
+from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.io.cells import line_of, parse_times, to_numbers
 from lstmcast.io.csvio import read_csv
 
@@ -326,10 +326,29 @@ def future_times(last_time: str, freq: str, steps: int) -> pd.DatetimeIndex:
     return pd.date_range(start=pd.Timestamp(last_time), periods=steps + 1, freq=freq)[1:]
 
 
+def check_future(series_last: str | None, freq: str | None, steps: int, flag: str = "--horizon") -> None:
+    """A usage error when `steps` points after `series_last` would pass 9999-12-31, the last date an ISO timestamp
+    (and Python's datetime) can hold, or the range of pandas' timestamps."""
+    if series_last is None or freq is None:
+        return
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+        end = pd.Timestamp(series_last) + offset * steps
+        ok = end.year <= 9999
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # OutOfBoundsDatetime is a ValueError
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"{flag} {steps}: {steps} steps of {freq} after {series_last} end after the year 9999, the last date a "
+            "timestamp can hold; forecast fewer steps"
+        )
+
+
 def future_index(series_last: str | None, freq: str | None, start: int, steps: int) -> list[str] | list[int]:
     """Timestamps (ISO strings) or integer positions of the `steps` points after the end of a series."""
     if series_last is None or freq is None:
         return list(range(start, start + steps))
+    check_future(series_last, freq, steps)
     return format_times(future_times(series_last, freq, steps))
 
 
