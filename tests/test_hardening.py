@@ -1,0 +1,618 @@
+"""The second red-team pass (issue 16): each case that broke a README promise, with the others of its family.
+
+Families: paths built from user input; files opened for reading or writing (their type checked before opening);
+numbers that become sizes or dates; messages that name files they claim to have written (and models that never
+trained); internal errors where a usage or data error belongs. HARDENING_CASES counts them for the README.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from clitools import assert_one_error_line, process_env, run_main
+
+from lstmcast import checkpoint as ckpt_io
+from lstmcast import cli, configfile, csvio, train
+from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from lstmcast.data import check_future, load_series
+from lstmcast.errors import CheckpointError, ConfigError, DataError
+from lstmcast.files import check_name, output_target
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--batch-size", "32",
+        "--epochs", "1", "--device", "cpu", "--quiet"]  # fmt: skip
+LINUX_ROOT = sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+
+HARDENING_CASES = [
+    # paths built from user input
+    "--name with ../ climbs out of --project",
+    "--name that is an absolute path",
+    "[run] name in a config file with a separator",
+    "export -o /dev/full (a device) as root",
+    "export -o a FIFO, a directory",
+    "export -o a symlink (written through, the link kept)",
+    "a FIFO where a run, backtest or gates file is written",
+    # files opened for reading: the type checked before opening
+    "model.pt that is a directory",
+    "model.pt that is a symlink loop",
+    "model.pt that links to /dev/zero",
+    "model.pt that is a FIFO",
+    "a run without model.pt (last.pt used, and said)",
+    "DATA that is a FIFO with no writer",
+    "DATA that is a FIFO with a writer (read)",
+    "DATA that is a character device (/dev/zero)",
+    "DATA that is a symlink loop",
+    "--config that is a FIFO",
+    "DATA - with standard input closed",
+    # numbers that become sizes or dates
+    "--seed 2**64",
+    "--hidden 100000 (a network of 40 billion weights)",
+    "--hidden that fits the bound but not the memory limit",
+    "--layers 1000",
+    "predict --horizon 1000000000",
+    "predict --horizon 100000 past the year 9999",
+    "100,000 nested [ in a config file",
+    "5,000 nested inline tables in a config file",
+    # silent wrong answers and messages about files
+    "a time column of quarters (1960 Q1)",
+    "a time column of ISO weeks (2000-W01)",
+    "a quarter or week column with a bad cell",
+    "--target value,value (and --covariates a,a)",
+    "values of 1e27 with mse, no scaling: no model saved, and said",
+    "Ctrl-C before the first epoch: no model saved, and said",
+    "an older run's last.pt that never trained",
+    # internal errors where one line belongs
+    "predict with standard output closed (>&-)",
+    "an error with standard error closed (2>&-)",
+    "a disk that fills inside torch.save's writer",
+    "SIGINT while the modules import",
+]
+
+
+def test_hardening_case_count_for_the_readme() -> None:
+    assert len(HARDENING_CASES) == 37
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+# --- paths built from user input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/abs/dir", "..", ".", "a/b", "a\\b", ""])
+def test_a_run_name_is_one_directory_name(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys, "train", air_csv, "--project", "P/inner", "--name", name, *TINY)
+    assert (code, out) == (2, "")
+    assert "--name" in assert_one_error_line(err)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [], "nothing may be created anywhere"
+
+
+def test_a_run_name_from_a_config_file_is_checked_too(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text('[run]\nproject = "P"\nname = "../out"\n')
+    code, _, err = run_main(capsys, "train", air_csv, "--config", config, *TINY)
+    assert code == 2 and "a run name is a single directory name" in assert_one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_name_accepts_plain_names() -> None:
+    assert check_name("nightly-2026.12") == "nightly-2026.12"
+    with pytest.raises(ConfigError):
+        check_name("x\0y")
+
+
+@pytest.mark.skipif(not (LINUX_ROOT and os.path.exists("/dev/full")), reason="needs root on Linux")
+def test_export_to_dev_full_is_refused_and_the_device_stays(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path
+) -> None:
+    code, out, err = run_main(capsys, "export", "-m", tiny_run_dir, "--format", "torchscript", "-o", "/dev/full")
+    assert (code, out) == (2, "")
+    assert "a character device, not a regular file" in assert_one_error_line(err)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@needs_fifo
+def test_export_to_a_fifo_or_a_directory_is_refused(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "model.ts"
+    os.mkfifo(fifo)
+    for target, what in ((fifo, "FIFO"), (tmp_path, "directory")):
+        code, _, err = run_main(capsys, "export", "-m", tiny_run_dir, "--format", "torchscript", "-o", target)
+        assert code == 2 and what in assert_one_error_line(err)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_export_through_a_symlink_writes_its_target_and_keeps_the_link(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, tmp_path: Path
+) -> None:
+    real, link = tmp_path / "real.ts", tmp_path / "link.ts"
+    real.write_bytes(b"old")
+    link.symlink_to(real)
+    code, _, err = run_main(capsys, "export", "-m", tiny_run_dir, "--format", "torchscript", "-o", link)
+    assert code == 0, err
+    assert link.is_symlink() and real.read_bytes()[:2] == b"PK"
+    assert torch.jit.load(str(link)) is not None
+
+
+@needs_fifo
+def test_a_fifo_is_never_written_as_a_file(tmp_path: Path) -> None:
+    """Files written into directories that already exist (backtest --out, inspect --out, a resumed run) go through
+    the same check: a FIFO would block the write forever; an atomic rename would replace it."""
+    from lstmcast import pipeline, render
+
+    fifo = tmp_path / "backtest.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        pipeline.write_records(fifo, [{"a": 1}])
+    with pytest.raises(ConfigError, match="FIFO"):
+        render.loss_figure(fifo, [1], [1.0], [1.0], 1)
+    with pytest.raises(ConfigError, match="FIFO"):
+        ckpt_io.write_atomic(fifo, lambda fh: fh.write(b"x"))
+    with pytest.raises(ConfigError, match="FIFO"):
+        configfile.write(RunConfig(), fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert output_target(tmp_path / "new.csv", "--out") == tmp_path / "new.csv"
+    with pytest.raises(ConfigError, match="does not exist"):
+        output_target(tmp_path / "no" / "new.csv", "-o")
+
+
+# --- files opened for reading: the type is checked before opening --------------------------------------------------
+
+
+def _damage(run: Path, kind: str) -> None:
+    model = run / "model.pt"
+    model.unlink()
+    if kind == "directory":
+        model.mkdir()
+    elif kind == "symlink loop":
+        model.symlink_to("model.pt")
+    elif kind == "link to /dev/zero":
+        model.symlink_to("/dev/zero")
+    else:
+        os.mkfifo(model)
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink loop", "link to /dev/zero", "FIFO"])
+def test_a_damaged_model_pt_is_an_error_not_a_silent_fallback_to_last_pt(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    if kind in ("link to /dev/zero", "FIFO") and not (os.path.exists("/dev/zero") and hasattr(os, "mkfifo")):
+        pytest.skip("needs /dev/zero and FIFOs")
+    run = copy_run(tiny_run_dir, tmp_path / "run")
+    _damage(run, kind)
+    for command in (["predict", "-m", run], ["evaluate", "-m", run, REPO / "sample_data" / "airpassengers.csv"],
+                    ["inspect", "-m", run], ["export", "-m", run, "-f", "torchscript", "-o", tmp_path / "m.ts"]):  # fmt: skip
+        code, out, err = run_main(capsys, *command)
+        assert (code, out) == (4, ""), (command, err)
+        assert f"{run / 'model.pt'}:" in assert_one_error_line(err)
+
+
+def test_a_run_without_model_pt_forecasts_from_last_pt_and_says_so(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, tmp_path: Path
+) -> None:
+    run = copy_run(tiny_run_dir, tmp_path / "run")
+    (run / "model.pt").unlink()
+    code, out, err = run_main(capsys, "predict", "-m", run)
+    assert code == 0, err
+    assert f"has no model.pt; using {run / 'last.pt'}" in err
+    assert len(pd.read_csv(pd.io.common.StringIO(out))) == 12
+
+
+@needs_fifo
+def test_a_data_fifo_without_a_writer_is_refused_without_hanging(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csvio, "PIPE_WAIT_S", 0.2)
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    code, out, err = run_main(capsys, "train", fifo, "--out", tmp_path / "run", *TINY)
+    assert (code, out) == (3, "")
+    assert "nothing writes to" in assert_one_error_line(err)
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "run").exists()
+
+
+@needs_fifo
+def test_a_data_fifo_with_a_writer_is_read(tmp_path: Path, air_csv: Path) -> None:
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        time.sleep(0.3)  # starts after the reader, as `cat data > fifo &` may
+        with open(fifo, "wb") as fh:
+            fh.write(air_csv.read_bytes())
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    series = load_series(fifo)
+    thread.join()
+    assert len(series) == 144 and series.values[0] == 112
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "symlink loop"])
+def test_data_that_is_a_device_or_a_symlink_loop_is_refused(tmp_path: Path, kind: str) -> None:
+    if kind == "/dev/zero":
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero")
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "loop.csv"
+        path.symlink_to(path.name)
+    with pytest.raises(DataError, match="character device|cannot read it"):
+        load_series(path)
+
+
+@needs_fifo
+def test_a_config_file_that_is_a_fifo_is_refused_without_hanging(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "c.toml"
+    os.mkfifo(fifo)
+    code, _, err = run_main(capsys, "train", air_csv, "--config", fifo, *TINY)
+    assert code == 2 and "FIFO" in assert_one_error_line(err)
+
+
+def test_reading_standard_input_when_it_is_closed(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", None)
+    code, out, err = run_main(capsys, "predict", "-m", tiny_run_dir, "-")
+    assert (code, out) == (3, "")
+    assert "standard input is closed" in assert_one_error_line(err)
+
+
+# --- numbers that become sizes or dates ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--seed", "18446744073709551616"], "--seed"),
+        (["--layers", "1000", "--hidden", "1"], "--layers"),
+        (["--hidden", "100000"], "40,003,200,300 weights"),
+    ],
+)
+def test_sizes_beyond_their_bound_are_usage_errors_before_any_run_directory(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, args: list[str], words: str
+) -> None:
+    code, out, err = run_main(capsys, "train", air_csv, "--out", tmp_path / "run", *TINY, *args)
+    assert (code, out) == (2, "")
+    assert words in assert_one_error_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_bounds_are_the_config_files_too() -> None:
+    with pytest.raises(ConfigError, match="--seed"):
+        TrainConfig(seed=2**32)
+    with pytest.raises(ConfigError, match="--layers"):
+        ModelConfig(num_layers=17)
+    assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1 and ModelConfig(num_layers=16).num_layers == 16
+    cfg = RunConfig(model=ModelConfig(hidden_size=100_000))
+    with pytest.raises(ConfigError, match="at most 200,000,000"):
+        train.check_model_size(cfg, 1)
+
+
+def test_an_allocator_refusal_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's CPU allocator raises a plain RuntimeError; it becomes one line naming the sizes to lower."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: 576000000")
+
+    monkeypatch.setattr(train.LSTMRegressor, "to", refuse)
+    with pytest.raises(ConfigError, match="cannot allocate the network's"):
+        train.build_model(RunConfig(), 1, 0, 0, torch.device("cpu"))
+
+
+MEMORY_LIMITED = """
+import resource, sys
+import torch, pandas  # noqa: F401  the large imports before the limit
+from lstmcast import cli, pipeline  # noqa: F401
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))
+cli.main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+@pytest.mark.parametrize("hidden", ["6000", "3000"])
+def test_a_network_beyond_the_memory_limit_is_one_line(air_csv: Path, tmp_path: Path, hidden: str) -> None:
+    """Under a real address-space limit: 6000 units cannot even be allocated (refused before the run directory);
+    3000 can, but not trained (Adam's state): both one line, exit 2."""
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_LIMITED, "train", str(air_csv), "--out", str(tmp_path / "run"),
+         "--hidden", hidden, "--epochs", "1", "--device", "cpu", "-q"],
+        capture_output=True, text=True, env=process_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot allocate" in assert_one_error_line(proc.stderr)
+
+
+@pytest.mark.parametrize(("horizon", "words"), [("1000000000", "less than or equal to 100000"),
+                                                ("100000", "after the year 9999")])  # fmt: skip
+def test_a_forecast_horizon_beyond_its_bound_or_the_calendar_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, horizon: str, words: str
+) -> None:
+    code, out, err = run_main(capsys, "predict", "-m", tiny_run_dir, "--horizon", horizon)
+    assert (code, out) == (2, "")
+    assert words in err.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def test_future_dates_are_checked_against_the_calendar() -> None:
+    check_future("2000-01-01", "D", 2_900_000)  # about 7,940 years: still before 9999
+    for last, freq, steps in (("2000-01-01", "D", 3_000_000), ("1960-12-01", "MS", 100_000), ("9999-12-01", "MS", 1)):
+        with pytest.raises(ConfigError, match="year 9999"):
+            check_future(last, freq, steps)
+    check_future(None, None, 10**9)  # positions have no calendar
+
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 100_000 + "]" * 100_000, "a = " + "{b = " * 5000 + "1" + "}" * 5000])
+def test_deeply_nested_toml_is_a_usage_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        configfile.read(path)
+
+
+# --- silent wrong answers, and messages about files ----------------------------------------------------------------
+
+
+def _periodic(labels: list[str]) -> str:
+    values = pd.read_csv(REPO / "sample_data" / "airpassengers.csv")["value"].to_numpy()[: len(labels)]
+    return "period,value\n" + "".join(f"{t},{v}\n" for t, v in zip(labels, values))
+
+
+QUARTER_STYLES = {
+    "1960 Q1": lambda y, q: f"{y} Q{q}",
+    "1960-Q1": lambda y, q: f"{y}-Q{q}",
+    "1960Q1": lambda y, q: f"{y}Q{q}",
+    "Q1 1960": lambda y, q: f"Q{q} {y}",
+}
+
+
+@pytest.mark.parametrize("style", list(QUARTER_STYLES))
+def test_quarters_are_read_as_quarterly_dates(write_csv, style: str) -> None:
+    labels = [QUARTER_STYLES[style](1960 + i // 4, i % 4 + 1) for i in range(40)]
+    s = load_series(write_csv(_periodic(labels)))
+    assert s.time_col == "period" and s.freq is not None and s.freq.startswith("QS")
+    assert s.index[0] == pd.Timestamp("1960-01-01") and s.index[5] == pd.Timestamp("1961-04-01")
+
+
+def test_iso_weeks_are_read_as_weekly_dates(write_csv) -> None:
+    labels = [
+        f"{d.isocalendar().year}-W{d.isocalendar().week:02d}"
+        for d in pd.date_range("2003-12-29", periods=60, freq="W-MON")
+    ]
+    s = load_series(write_csv(_periodic(labels)))
+    assert s.freq == "W-MON" and s.index[0] == pd.Timestamp("2003-12-29")
+    assert "2004-W53" in labels and s.index[53] == pd.Timestamp("2005-01-03")  # 2004 has 53 ISO weeks
+
+
+@pytest.mark.parametrize(("labels", "bad"), [
+    (["2001-W51", "2001-W52", "2001-W53", "2002-W01"], "'2001-W53' is not an ISO week"),
+    (["1960 Q1", "1960 Q2", "1960 Q5", "1960 Q4"], "'1960 Q5' is not a quarter"),
+])  # fmt: skip
+def test_a_bad_quarter_or_week_names_its_line(write_csv, labels: list[str], bad: str) -> None:
+    with pytest.raises(DataError, match=f"line 4, column 'period': {bad}"):
+        load_series(write_csv(_periodic(labels)))
+
+
+def test_a_quarterly_run_forecasts_dated_quarters(
+    capsys: pytest.CaptureFixture[str], write_csv, tmp_path: Path
+) -> None:
+    labels = [f"{1949 + i // 4} Q{i % 4 + 1}" for i in range(144)]
+    data = write_csv(_periodic(labels))
+    code, _, err = run_main(capsys, "train", data, "--out", tmp_path / "run", *TINY)
+    assert code == 0, err
+    code, out, _ = run_main(capsys, "predict", "-m", tmp_path / "run", "--horizon", "2")
+    assert out.splitlines()[1:] and out.splitlines()[1].startswith("1985-01-01,")
+
+
+@pytest.mark.parametrize("flag", ["--target", "--covariates"])
+def test_a_column_listed_twice_is_a_usage_error(flag: str) -> None:
+    kwargs = {"target": "value,value"} if flag == "--target" else {"target": "y", "covariates": "a,a"}
+    with pytest.raises(ConfigError, match=f"{flag} names column '[a-z]+' twice"):
+        DataConfig(**kwargs)
+
+
+def test_a_loss_that_is_never_finite_saves_no_model_and_says_so(
+    capsys: pytest.CaptureFixture[str], write_csv, tmp_path: Path
+) -> None:
+    t = pd.date_range("2000-01-01", periods=120, freq="MS")
+    values = 1e27 * (1 + 0.5 * np.sin(np.arange(120)))
+    data = write_csv("timestamp,value\n" + "".join(f"{d:%Y-%m-%d},{v!r}\n" for d, v in zip(t, values.tolist())))
+    run = tmp_path / "run"
+    code, out, err = run_main(capsys, "train", data, "--out", run, "--loss", "mse", "--norm", "none", "--scaler",
+                              "none", *TINY)  # fmt: skip
+    assert (code, out) == (3, "")
+    line = assert_one_error_line(err)
+    assert "no model was saved" in line and "model.pt" not in line
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+        "config.toml", "metrics.csv", "summary.json"]  # fmt: skip
+    assert "holds config.toml, metrics.csv, summary.json" in line
+    code, out, err = run_main(capsys, "predict", "-m", run)
+    assert (code, out) == (4, "")
+    assert "that run saved no model" in assert_one_error_line(err)
+
+
+def test_ctrl_c_before_the_first_epoch_saves_no_model_and_says_so(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "step_inputs", interrupted)  # the first batch of the first epoch
+    run = tmp_path / "run"
+    code, out, err = run_main(capsys, "train", air_csv, "--out", run, *[a for a in TINY if a != "--quiet"])
+    monkeypatch.undo()
+    assert (code, out) == (130, "")
+    assert "saved run to" not in err and "Validation" not in err
+    assert "interrupted before the first epoch ended: no model was saved" in err
+    assert not (run / "model.pt").exists() and not (run / "last.pt").exists()
+    code, _, err = run_main(capsys, "predict", "-m", run)
+    assert code == 4 and "saved no model" in err
+
+
+def test_a_last_pt_that_never_trained_is_refused(tiny_run, tmp_path: Path) -> None:
+    """Written by an older lstmcast after a Ctrl-C before the first epoch: its weights are the initial ones."""
+    payload = tiny_run.checkpoint.to_payload()
+    payload["info"] = {"stop_reason": "interrupted", "best_epoch": 0, "epochs_run": 0}
+    torch.save(payload, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="never completed an epoch"):
+        ckpt_io.load(tmp_path / "last.pt")
+
+
+def test_the_saved_run_line_lists_the_files_that_are_there(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = run_main(capsys, "train", air_csv, "--out", run, *[a for a in TINY if a != "--quiet"])
+    assert code == 0, err
+    listed = err.split("saved run to")[1].split("(")[1].split(")")[0].replace("\n", " ").split(", ")
+    assert sorted(" ".join(n.split()) for n in listed) == sorted(
+        p.name for p in run.iterdir() if not p.name.startswith(".")
+    )
+
+
+# --- internal errors where one line belongs ------------------------------------------------------------------------
+
+
+def test_predict_with_standard_output_closed_is_one_line(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", None)
+    code, _, err = run_main(capsys, "predict", "-m", tiny_run_dir)
+    assert code == 2
+    assert "standard output is closed" in assert_one_error_line(err)
+
+
+@pytest.mark.slow
+def test_closed_standard_streams_as_real_processes(tiny_run_dir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstmcast", "predict", "-m", str(tiny_run_dir)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=process_env(), timeout=120, pass_fds=(), close_fds=True,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "standard output is closed" in assert_one_error_line(proc.stderr)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstmcast", "train", "x.csv", "--lookback", "0"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, env=process_env(), timeout=120, preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == b""
+
+
+class _FillsUp:
+    """A file whose writes fail with ENOSPC once `room` bytes are written (a disk filling during torch.save)."""
+
+    def __init__(self, fh, room: int) -> None:
+        self._fh, self._room = fh, room
+
+    def write(self, data) -> int:
+        self._room -= len(data)
+        if self._room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._fh.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+
+def test_a_disk_filling_inside_torch_save_is_the_no_space_line(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch.save turns the OSError of its file's write into RuntimeError('... unexpected pos'); write_atomic
+    raises the OSError, which the CLI reports as the documented "no space left" line."""
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(ckpt_io.os, "fdopen", lambda fd, mode: _FillsUp(real_fdopen(fd, mode), 20_000))
+    with pytest.raises(OSError) as caught:
+        ckpt_io.write_atomic(tmp_path / "x.pt", lambda fh: torch.save({"w": torch.zeros(100_000)}, fh))
+    assert caught.value.errno == errno.ENOSPC
+    assert not list(tmp_path.iterdir())
+    run = tmp_path / "run"
+    code, out, err = run_main(capsys, "train", air_csv, "--out", run, *TINY)
+    assert (code, out) == (1, "")
+    assert "no space left on the device" in assert_one_error_line(err)
+    assert not list(run.glob(".*.tmp"))
+
+
+class _InterruptImport:
+    """A meta-path finder that raises KeyboardInterrupt on importing lstmcast.cli: Ctrl-C in the middle of it."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "lstmcast.cli":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_the_cli_modules_import_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstmcast import entry
+
+    monkeypatch.delitem(sys.modules, "lstmcast.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "lstmcast: error: interrupted\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.2, 0.3])
+def test_sigint_while_the_modules_import_is_one_line(air_csv: Path, tmp_path: Path, delay: float) -> None:
+    """A real SIGINT `delay` seconds after the interpreter has started (Python's own start-up, before any lstmcast
+    code runs, is outside the program's reach: measured first, then added)."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import lstmcast.entry"], check=True, env=process_env())
+    startup = time.monotonic() - started
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lstmcast", "train", str(air_csv), "--out", str(tmp_path / "run"), *TINY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=process_env(),
+    )  # fmt: skip
+    time.sleep(startup + delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert proc.returncode in (130, -signal.SIGINT), err  # -SIGINT: the default action, before Python's handler
+    if proc.returncode == 130:
+        assert err.splitlines()[-1] == "lstmcast: error: interrupted"
+
+
+def test_the_console_script_starts_through_the_light_entry_point() -> None:
+    import importlib.metadata
+
+    scripts = {e.name: e.value for e in importlib.metadata.entry_points(group="console_scripts")}
+    assert scripts.get("lstmcast") == "lstmcast.entry:main"
+    assert "lstmcast.cli" not in (REPO / "lstmcast" / "__main__.py").read_text()
+    assert cli.main is not None
