@@ -64,11 +64,13 @@ def output_target(path: str | Path, flag: str) -> Path:
 
 
 def check_name(name: str, flag: str = "--name") -> str:
-    """A run name is one path component: no separators, not '.' or '..', nothing absolute, no NUL."""
+    """A run name is one path component: no separators, not '.' or '..', nothing absolute, no control characters
+    (a newline in a directory name would break every one-line message that names it)."""
     seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
-    if not name.strip() or name in (".", "..") or any(s in name for s in seps) or "\0" in name:
+    control = any(ord(c) < 32 or ord(c) == 127 for c in name)
+    if not name.strip() or name in (".", "..") or any(s in name for s in seps) or control:
         raise ConfigError(
-            f"{flag} {name!r}: a run name is a single directory name (no '/', '\\', '.' or '..'); "
-            "put the parent directory in --project"
+            f"{flag} {name!r}: a run name is a single directory name: not '.' or '..', without '/', '\\' or "
+            "control characters; put the parent directory in --project"
         )
     return name

@@ -24,12 +24,14 @@ import pytest
 import torch
 from clitools import assert_one_error_line, process_env, run_main
 
-from lstmcast import checkpoint as ckpt_io
-from lstmcast import cli, configfile, csvio, train
+from lstmcast import cli, configfile
+from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from lstmcast.data import check_future, load_series
 from lstmcast.errors import CheckpointError, ConfigError, DataError
 from lstmcast.files import check_name, output_target
+from lstmcast.io import csvio
+from lstmcast.io.data import check_future, load_series
+from lstmcast.training import loop as train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--lookback", "24", "--horizon", "12", "--val-size", "12", "--hidden", "8", "--batch-size", "32",
@@ -42,6 +44,8 @@ HARDENING_CASES = [
     "--name with ../ climbs out of --project",
     "--name that is an absolute path",
     "[run] name in a config file with a separator",
+    "--name with a newline (or another control character)",
+    "inspect --gates --out that is a file",
     "export -o /dev/full (a device) as root",
     "export -o a FIFO, a directory",
     "export -o a symlink (written through, the link kept)",
@@ -65,6 +69,8 @@ HARDENING_CASES = [
     "--layers 1000",
     "predict --horizon 1000000000",
     "predict --horizon 100000 past the year 9999",
+    "--threads 1000000000 (libgomp aborted the process)",
+    "backtest --folds 1000000000 (listed a billion origins first)",
     "100,000 nested [ in a config file",
     "5,000 nested inline tables in a config file",
     # silent wrong answers and messages about files
@@ -84,7 +90,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 37
+    assert len(HARDENING_CASES) == 41
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -95,7 +101,7 @@ def copy_run(src: Path, dst: Path) -> Path:
 # --- paths built from user input ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../../escape", "/abs/dir", "..", ".", "a/b", "a\\b", ""])
+@pytest.mark.parametrize("name", ["../../escape", "/abs/dir", "..", ".", "a/b", "a\\b", "", "a\nb"])
 def test_a_run_name_is_one_directory_name(
     capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
@@ -161,7 +167,8 @@ def test_export_through_a_symlink_writes_its_target_and_keeps_the_link(
 def test_a_fifo_is_never_written_as_a_file(tmp_path: Path) -> None:
     """Files written into directories that already exist (backtest --out, inspect --out, a resumed run) go through
     the same check: a FIFO would block the write forever; an atomic rename would replace it."""
-    from lstmcast import pipeline, render
+    from lstmcast.pipeline import artifacts as pipeline
+    from lstmcast.ui import render
 
     fifo = tmp_path / "backtest.csv"
     os.mkfifo(fifo)
@@ -294,6 +301,7 @@ def test_reading_standard_input_when_it_is_closed(
         (["--seed", "18446744073709551616"], "--seed"),
         (["--layers", "1000", "--hidden", "1"], "--layers"),
         (["--hidden", "100000"], "40,003,200,300 weights"),
+        (["--threads", "1000000000"], "--threads"),
     ],
 )
 def test_sizes_beyond_their_bound_are_usage_errors_before_any_run_directory(
@@ -305,15 +313,39 @@ def test_sizes_beyond_their_bound_are_usage_errors_before_any_run_directory(
     assert not (tmp_path / "run").exists()
 
 
+def test_backtest_folds_beyond_the_data_are_refused_at_once(capsys: pytest.CaptureFixture[str], air_csv: Path) -> None:
+    started = time.monotonic()
+    code, _, err = run_main(capsys, "backtest", air_csv, *TINY, "--folds", "1000000000")
+    assert code == 2 and "--folds 1000000000" in assert_one_error_line(err)
+    assert time.monotonic() - started < 60
+
+
+def test_inspect_out_that_is_a_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    code, _, err = run_main(capsys, "inspect", "-m", tiny_run_dir, "--gates", "--out", a_file)
+    assert code == 2 and f"--out {a_file}" in assert_one_error_line(err)
+    assert a_file.read_text() == "mine"
+
+
 def test_the_bounds_are_the_config_files_too() -> None:
     with pytest.raises(ConfigError, match="--seed"):
         TrainConfig(seed=2**32)
     with pytest.raises(ConfigError, match="--layers"):
         ModelConfig(num_layers=17)
+    with pytest.raises(ConfigError, match="--threads"):
+        TrainConfig(threads=1025)
     assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1 and ModelConfig(num_layers=16).num_layers == 16
-    cfg = RunConfig(model=ModelConfig(hidden_size=100_000))
     with pytest.raises(ConfigError, match="at most 200,000,000"):
-        train.check_model_size(cfg, 1)
+        train.check_model_size(_resolved(RunConfig(model=ModelConfig(hidden_size=100_000))), 1)
+
+
+def _resolved(asked: RunConfig):
+    from lstmcast.config import resolve, resolve_window
+
+    return resolve(asked, resolve_window(asked.window, 144, 12), 100)
 
 
 def test_an_allocator_refusal_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,13 +356,14 @@ def test_an_allocator_refusal_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(train.LSTMRegressor, "to", refuse)
     with pytest.raises(ConfigError, match="cannot allocate the network's"):
-        train.build_model(RunConfig(), 1, 0, 0, torch.device("cpu"))
+        train.build_model(_resolved(RunConfig()), 1, 0, 0, torch.device("cpu"))
 
 
 MEMORY_LIMITED = """
 import resource, sys
 import torch, pandas  # noqa: F401  the large imports before the limit
-from lstmcast import cli, pipeline  # noqa: F401
+from lstmcast import cli  # noqa: F401
+from lstmcast.pipeline import runs  # noqa: F401
 vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))
 cli.main(sys.argv[1:])

@@ -222,7 +222,7 @@ def backtest(
     step = step or horizon
     cfg = replace(cfg, window=replace(cfg.window, horizon=horizon))
     longest = max(len(s) for s in series)
-    if origins(longest, folds, step, horizon)[0] <= 0:
+    if longest - horizon - step * (folds - 1) <= 0:  # the first origin, without listing --folds 1e9 origins
         raise ConfigError(
             f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({longest} rows)"
         )

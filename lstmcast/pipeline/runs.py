@@ -376,7 +376,12 @@ def inspect_run(
         series = _load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
     gate = inspection.gate_report(ckpt, series)
     where = Path(out) if out is not None else path.parent
-    where.mkdir(parents=True, exist_ok=True)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # --out names a file (FileExistsError), or a place that cannot be written
+        raise ConfigError(f"--out {where}: cannot create the directory ({exc.strerror})") from None
+    if not where.is_dir():
+        raise ConfigError(f"--out {where}: not a directory; give a directory for gates.png")
     title = f"{gate.kind.upper()} gates over the last {len(gate.inputs)} steps" + (
         f" of {gate.series}" if gate.series else ""
     )
