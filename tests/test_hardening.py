@@ -26,7 +26,7 @@ from clitools import assert_one_error_line, process_env, run_main
 
 from lstmcast import cli, configfile
 from lstmcast.checkpoint import format as ckpt_io
-from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from lstmcast.config import DataConfig, ModelConfig, RunConfig
 from lstmcast.errors import CheckpointError, ConfigError, DataError
 from lstmcast.files import check_name, output_target
 from lstmcast.io import csvio
@@ -330,14 +330,20 @@ def test_inspect_out_that_is_a_file_is_a_usage_error(
     assert a_file.read_text() == "mine"
 
 
-def test_the_bounds_are_the_config_files_too() -> None:
-    with pytest.raises(ConfigError, match="--seed"):
-        TrainConfig(seed=2**32)
-    with pytest.raises(ConfigError, match="--layers"):
-        ModelConfig(num_layers=17)
-    with pytest.raises(ConfigError, match="--threads"):
-        TrainConfig(threads=1025)
-    assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1 and ModelConfig(num_layers=16).num_layers == 16
+@pytest.mark.parametrize(
+    ("section", "key", "value"), [("model", "num_layers", "17"), ("train", "seed", "4294967296"),
+                                  ("train", "threads", "1025")],
+)  # fmt: skip
+def test_the_bounds_hold_for_config_files_too(tmp_path: Path, section: str, key: str, value: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError, match="out of range"):
+        configfile.read(path)
+    path.write_text(f"[{section}]\n{key} = {int(value) - 1}\n")
+    assert configfile.read(path) is not None
+
+
+def test_a_network_over_the_weight_bound_is_refused_before_allocating() -> None:
     with pytest.raises(ConfigError, match="at most 200,000,000"):
         train.check_model_size(_resolved(RunConfig(model=ModelConfig(hidden_size=100_000))), 1)
 
