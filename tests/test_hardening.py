@@ -85,12 +85,13 @@ HARDENING_CASES = [
     "predict with standard output closed (>&-)",
     "an error with standard error closed (2>&-)",
     "a disk that fills inside torch.save's writer",
+    "a real 12 MiB tmpfs that fills during training",
     "SIGINT while the modules import",
 ]
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 41
+    assert len(HARDENING_CASES) == 42
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -625,6 +626,38 @@ def test_ctrl_c_while_the_cli_modules_import_is_one_line(
         entry.main()
     assert stopped.value.code == 130
     assert capsys.readouterr().err == "lstmcast: error: interrupted\n"
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    """A real 12 MiB file system (tmpfs, as root on Linux): room for the run directory's 8 MiB check, not for
+    the checkpoints of a 1-million-weight model."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if not LINUX_ROOT or shutil.which("mount") is None:
+        pytest.skip("needs root on Linux to mount a tmpfs")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mnt)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.slow
+def test_a_real_disk_filling_during_a_checkpoint_write_is_the_no_space_line(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, small_tmpfs: Path
+) -> None:
+    run = small_tmpfs / "run"
+    args = [a if a != "8" else "512" for a in TINY]  # --hidden 512: about 4 MB per checkpoint, 16 MB with Adam
+    code, out, err = run_main(capsys, "train", air_csv, "--out", run, *args, "--epochs", "3")
+    assert (code, out) == (1, "")
+    assert "no space left on the device" in assert_one_error_line(err)
+    assert not list(run.glob(".*.tmp"))
+    for name in ("model.pt", "last.pt"):  # whatever was saved is complete
+        if (run / name).exists():
+            assert ckpt_io.load(run / name) is not None
 
 
 @pytest.mark.slow
