@@ -77,6 +77,7 @@ HARDENING_CASES = [
     "a time column of quarters (1960 Q1)",
     "a time column of ISO weeks (2000-W01)",
     "a quarter or week column with a bad cell",
+    "time labels in a form not read (1960 H1, FY2001): refused, not dropped",
     "--target value,value (and --covariates a,a)",
     "values of 1e27 with mse, no scaling: no model saved, and said",
     "Ctrl-C before the first epoch: no model saved, and said",
@@ -91,7 +92,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 42
+    assert len(HARDENING_CASES) == 43
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -471,6 +472,20 @@ def test_a_quarterly_run_forecasts_dated_quarters(
     assert code == 0, err
     code, out, _ = run_main(capsys, "predict", "-m", tmp_path / "run", "--horizon", "2")
     assert out.splitlines()[1:] and out.splitlines()[1].startswith("1985-01-01,")
+
+
+@pytest.mark.parametrize(
+    "labels", [["1960 H1", "1960 H2", "1961 H1", "1961 H2"], ["FY2001", "FY2002", "FY2003", "FY2004"]]
+)
+def test_time_labels_in_a_form_not_read_are_refused_not_dropped(write_csv, labels: list[str]) -> None:
+    with pytest.raises(DataError, match=f"column 'period' holds labels like '{labels[0]}'"):
+        load_series(write_csv(_periodic(labels)))
+
+
+def test_other_text_columns_still_leave_rows_as_positions(write_csv) -> None:
+    text = "note,value\n" + "".join(f"{n},{v}\n" for n, v in zip(["ok", "ok", "checked", "ok"] * 10, range(40)))
+    s = load_series(write_csv(text))
+    assert s.index is None and len(s) == 40
 
 
 @pytest.mark.parametrize("flag", ["--target", "--covariates"])

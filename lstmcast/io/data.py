@@ -13,7 +13,7 @@ import pandas as pd
 
 from lstmcast.config import DataConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
-from lstmcast.io.cells import line_of, parse_times, to_numbers
+from lstmcast.io.cells import line_of, parse_times, show, to_numbers
 from lstmcast.io.csvio import read_csv
 
 Report = Callable[[str], None]
@@ -123,6 +123,8 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
             raise DataError(f"{name}: several columns hold dates ({', '.join(found)}); choose one with --time-col")
         if found:
             time_col, times = next(iter(found.items()))
+        else:
+            _refuse_time_labels(frame, cfg, name)
     if cfg.target is not None:
         return time_col, times, cfg.target
     candidates = [c for c in columns if c != time_col and _numeric_share(frame[c]) > 0.5]
@@ -131,6 +133,23 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
     if not candidates:
         raise DataError(f"{name}: no numeric column to forecast; the columns are {', '.join(columns)}")
     raise DataError(f"{name}: several numeric columns ({', '.join(candidates)}); choose one with --target")
+
+
+def _refuse_time_labels(frame: pd.DataFrame, cfg: DataConfig, name: str) -> None:
+    """No column holds dates: a text column whose cells are all distinct and hold digits (1960 H1, FY2020, 2000/01)
+    labels the rows' times in a form not read. Using row positions would drop it silently; say so instead."""
+    used = {*cfg.targets, *cfg.covariates, *cfg.future_covariates, *([cfg.id_col] if cfg.id_col else [])}
+    for c in frame.columns:
+        col = frame[c]
+        if str(c) in used or pd.api.types.is_numeric_dtype(col) or _numeric_share(col) > 0.5:
+            continue
+        cells = col.dropna().astype(str).str.strip()
+        if len(cells) >= 3 and cells.is_unique and cells.str.contains(r"\d", regex=True).all():
+            raise DataError(
+                f"{name}: column {str(c)!r} holds labels like {show(cells.iloc[0])}, {show(cells.iloc[1])} that look "
+                "like times but are not dates lstmcast reads; write them as dates (YYYY-MM-DD), quarters (1960 Q1) "
+                "or ISO weeks (2000-W01), or remove the column to use row positions"
+            )
 
 
 def _values(frame: pd.DataFrame, target: str, name: str) -> np.ndarray:
