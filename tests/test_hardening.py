@@ -71,6 +71,7 @@ HARDENING_CASES = [
     "predict --horizon 100000 past the year 9999",
     "--threads 1000000000 (libgomp aborted the process)",
     "backtest --folds 1000000000 (listed a billion origins first)",
+    "backtest or evaluate --season longer than the history (silently lag 1)",
     "100,000 nested [ in a config file",
     "5,000 nested inline tables in a config file",
     # silent wrong answers and messages about files
@@ -92,7 +93,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 43
+    assert len(HARDENING_CASES) == 44
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -320,6 +321,20 @@ def test_backtest_folds_beyond_the_data_are_refused_at_once(capsys: pytest.Captu
     code, _, err = run_main(capsys, "backtest", air_csv, *TINY, "--folds", "1000000000")
     assert code == 2 and "--folds 1000000000" in assert_one_error_line(err)
     assert time.monotonic() - started < 60
+
+
+def test_a_season_longer_than_the_history_is_refused_not_replaced_by_lag_1(
+    capsys: pytest.CaptureFixture[str], air_csv: Path
+) -> None:
+    """It used to report 'season 1000' while seasonal naive and MASE quietly used lag 1."""
+    from lstmcast.evaluation.backtest import check_season
+
+    code, out, err = run_main(capsys, "backtest", air_csv, *TINY, "--folds", "1", "--season", "1000")
+    assert (code, out) == (2, "")
+    assert "--season 1000 needs more than 1000 rows" in assert_one_error_line(err)
+    check_season(12, [[132, None], [120, 60]])  # evaluate's origins: a series may join in a later fold
+    with pytest.raises(ConfigError, match="the shortest history has 60"):
+        check_season(60, [[132, None], [120, 60]])
 
 
 def test_inspect_out_that_is_a_file_is_a_usage_error(
