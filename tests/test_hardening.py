@@ -83,6 +83,8 @@ HARDENING_CASES = [
     "values of 1e27 with mse, no scaling: no model saved, and said",
     "Ctrl-C before the first epoch: no model saved, and said",
     "an older run's last.pt that never trained",
+    "a data file or run directory named with brackets (d[b].csv was called d.csv)",
+    "rich markup inside a checkpoint's schema (MarkupError)",
     # internal errors where one line belongs
     "predict with standard output closed (>&-)",
     "an error with standard error closed (2>&-)",
@@ -93,7 +95,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 44
+    assert len(HARDENING_CASES) == 46
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -567,6 +569,34 @@ def test_the_saved_run_line_lists_the_files_that_are_there(
     assert sorted(" ".join(n.split()) for n in listed) == sorted(
         p.name for p in run.iterdir() if not p.name.startswith(".")
     )
+
+
+def test_paths_with_brackets_are_named_as_they_are(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rich read d[b].csv as markup and printed d.csv: every message named the wrong file."""
+    monkeypatch.chdir(tmp_path)
+    lines = air_csv.read_text().splitlines()
+    lines[5] = lines[5].split(",")[0] + ","  # one missing value: a note that names the file
+    Path("d[b].csv").write_text("\n".join(lines) + "\n")
+    code, _, err = run_main(capsys, "train", "d[b].csv", "--out", "R[b]", *[a for a in TINY if a != "--quiet"])
+    assert code == 0, err
+    assert "d[b].csv: filled 1 missing value(s)" in err and "saved run to R[b] (" in err
+    code, _, err = run_main(capsys, "inspect", "-m", "R[b]", "--gates", "--out", "G[/]")
+    assert code == 0, err
+    assert "R[b]/model.pt" in err and "wrote G[/]/gates.png" in err
+    assert Path("G[/]/gates.png").is_file()
+
+
+def test_markup_inside_a_checkpoint_is_shown_not_interpreted(
+    capsys: pytest.CaptureFixture[str], tiny_run, tmp_path: Path
+) -> None:
+    payload = tiny_run.checkpoint.to_payload()
+    payload["schema"] = {**payload["schema"], "source": "[/]", "target": "[bold red]x"}
+    torch.save(payload, tmp_path / "m.pt")
+    code, _, err = run_main(capsys, "inspect", "-m", tmp_path / "m.pt")
+    assert code == 0, err
+    assert "[/]:" in err and "'[bold red]x'" in err  # before: MarkupError, exit 1
 
 
 # --- internal errors where one line belongs ------------------------------------------------------------------------

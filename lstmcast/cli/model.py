@@ -63,12 +63,10 @@ def export(
 ) -> None:
     """Write the model as one graph that takes the last lookback raw observations (and features) and returns the
     forecast in original units; scaling and normalisation are inside. Inputs and outputs are listed on stderr."""
-    from rich.markup import escape
-
     from lstmcast.pipeline import jobs
     from lstmcast.pipeline import runs as pipeline
 
     console = _console()
     result = pipeline.export_run(model, format.value, out, report=lambda msg: _note(console, msg))
     for line in jobs.describe_export(result):
-        _note(console, escape(line))
+        _note(console, line)

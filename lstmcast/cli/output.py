@@ -19,10 +19,14 @@ def _console() -> Console:
     return error_console()
 
 
-def _note(console: Console, message: str) -> None:
+def _note(console: Console, message: str, *, markup: bool = False) -> None:
+    """One line on stderr. Plain text unless `markup`: paths, column names and series ids may hold brackets that
+    rich would read as markup (a file d[b].csv was named d.csv; an id [/] raised MarkupError)."""
+    from rich.markup import escape
+
     from lstmcast.ui.render import note
 
-    note(console, message)
+    note(console, message if markup else escape(message))
 
 
 def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> None:
@@ -31,6 +35,9 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
 
     overall = result.overall()
     if not quiet:
+        from rich.markup import escape
+
+        title = escape(title)  # it names the data file and the target column
         console = _console()
         if len(result.ids) > 1:
             rel = result.relative_mase()
@@ -47,7 +54,7 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
         if skipped:
             _note(console, f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")
         if result.beats_seasonal_naive() is False:
-            _note(console, "[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)")
+            _note(console, "[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)", markup=True)
     if format is not ReportFormat.table:
         _write_frame(pd_frame(result.records()), OutFormat(format.value))
 

@@ -164,8 +164,11 @@ def _run_training(
                 console,
                 f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
                 f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs",
+                markup=True,
             )
-        _note(console, f"saved run to [bold]{escape(str(run.run_dir))}[/] ({', '.join(run.files)})")
+        _note(
+            console, f"saved run to [bold]{escape(str(run.run_dir))}[/] ({escape(', '.join(run.files))})", markup=True
+        )
     if run.diverged:
         raise DataError(
             f"training stopped: the loss became NaN or infinite in epoch {res.epochs_run}; {run.run_dir}/model.pt "
