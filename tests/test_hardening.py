@@ -56,6 +56,7 @@ HARDENING_CASES = [
     "model.pt that links to /dev/zero",
     "model.pt that is a FIFO",
     "a run without model.pt (last.pt used, and said)",
+    "--resume with a last.pt that is a FIFO, or a run that saved no model",
     "DATA that is a FIFO with no writer",
     "DATA that is a FIFO with a writer (read)",
     "DATA that is a character device (/dev/zero)",
@@ -95,7 +96,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 46
+    assert len(HARDENING_CASES) == 47
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -220,6 +221,20 @@ def test_a_damaged_model_pt_is_an_error_not_a_silent_fallback_to_last_pt(
         code, out, err = run_main(capsys, *command)
         assert (code, out) == (4, ""), (command, err)
         assert f"{run / 'model.pt'}:" in assert_one_error_line(err)
+
+
+@needs_fifo
+def test_resume_from_a_last_pt_that_is_not_a_file_or_from_a_run_that_saved_no_model(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tiny_run_dir: Path, tmp_path: Path
+) -> None:
+    run = copy_run(tiny_run_dir, tmp_path / "run")
+    (run / "last.pt").unlink()
+    os.mkfifo(run / "last.pt")
+    code, _, err = run_main(capsys, "train", air_csv, "--resume", run)
+    assert code == 4 and "FIFO" in assert_one_error_line(err)
+    (run / "last.pt").unlink()
+    code, _, err = run_main(capsys, "train", air_csv, "--resume", run)
+    assert code == 4 and "that run saved no model" in assert_one_error_line(err)
 
 
 def test_a_run_without_model_pt_forecasts_from_last_pt_and_says_so(
