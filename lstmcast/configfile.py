@@ -63,6 +63,8 @@ def read_run(path: str | Path) -> dict[str, Any]:
                 raise ConfigError(f"[{RUN}] {key} = {value!r}: expected {kind.__name__}")
             if key in RANGES and isinstance(value, int):
                 check_range(f"[{RUN}] {key}", value, key)
+            if isinstance(value, str) and ("\0" in value or not value.strip()):  # a path: the OS refuses NUL
+                raise ConfigError(f"[{RUN}] {key} = {value!r}: a path cannot be empty or hold a NUL character")
     except ConfigError as exc:
         raise ConfigError(f"--config {path}: {exc}") from None
     return dict(raw)

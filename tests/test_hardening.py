@@ -45,6 +45,7 @@ HARDENING_CASES = [
     "--name that is an absolute path",
     "[run] name in a config file with a separator",
     "--name with a newline (or another control character)",
+    "[run] out or project with a NUL character, or empty (ValueError)",
     "inspect --gates --out that is a file",
     "export -o /dev/full (a device) as root",
     "export -o a FIFO, a directory",
@@ -96,7 +97,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 47
+    assert len(HARDENING_CASES) == 48
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -127,6 +128,16 @@ def test_a_run_name_from_a_config_file_is_checked_too(
     code, _, err = run_main(capsys, "train", air_csv, "--config", config, *TINY)
     assert code == 2 and "a run name is a single directory name" in assert_one_error_line(err)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("line", ['out = "a\\u0000b"', 'project = "p\\u0000q"', 'out = ""'])
+def test_a_run_path_from_a_config_file_with_a_nul_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path, line: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[run]\n{line}\n")
+    code, _, err = run_main(capsys, "train", air_csv, "--config", config, *TINY)
+    assert code == 2 and "a path cannot be empty or hold a NUL character" in assert_one_error_line(err)
 
 
 def test_check_name_accepts_plain_names() -> None:
