@@ -63,6 +63,24 @@ def output_target(path: str | Path, flag: str) -> Path:
     return target
 
 
+def not_an_input(target: str | Path, inputs: list[str | Path], flag: str) -> None:
+    """Refuse to write `target` when it is one of the files this command reads (`export -o RUN/model.pt` replaced
+    the model it exported; `backtest data/backtest.csv --out data` its own data) or a run's checkpoint."""
+    target = Path(target)
+    if not target.exists():
+        return
+    for source in inputs:
+        try:
+            same = str(source) != "-" and os.path.samefile(target, source)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"{flag} {target}: that is the file this command reads; write to another file")
+    run_files = target.name in ("model.pt", "last.pt") and (target.parent / "summary.json").is_file()
+    if run_files:
+        raise ConfigError(f"{flag} {target}: that is a run's checkpoint; write to another file")
+
+
 def check_name(name: str, flag: str = "--name") -> str:
     """A run name is one path component: no separators, not '.' or '..', nothing absolute, no control characters
     (a newline in a directory name would break every one-line message that names it)."""

@@ -50,6 +50,8 @@ HARDENING_CASES = [
     "export -o /dev/full (a device) as root",
     "export -o a FIFO, a directory",
     "export -o a symlink (written through, the link kept)",
+    "export -o RUN/model.pt or RUN/last.pt (replaced the model it exported)",
+    "backtest --out DIR where DIR/backtest.csv is the data being read",
     "a FIFO where a run, backtest or gates file is written",
     # files opened for reading: the type checked before opening
     "model.pt that is a directory",
@@ -97,7 +99,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 48
+    assert len(HARDENING_CASES) == 50
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -178,6 +180,28 @@ def test_export_through_a_symlink_writes_its_target_and_keeps_the_link(
     assert code == 0, err
     assert link.is_symlink() and real.read_bytes()[:2] == b"PK"
     assert torch.jit.load(str(link)) is not None
+
+
+@pytest.mark.parametrize("name", ["model.pt", "last.pt"])
+def test_export_never_replaces_a_run_checkpoint(
+    capsys: pytest.CaptureFixture[str], tiny_run_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """`export -m RUN -o RUN/model.pt` replaced the model it exported with a TorchScript file: the run was lost."""
+    run = copy_run(tiny_run_dir, tmp_path / "run")
+    before = (run / name).read_bytes()
+    code, _, err = run_main(capsys, "export", "-m", run, "-f", "torchscript", "-o", run / name)
+    assert code == 2 and "-o" in assert_one_error_line(err)
+    assert (run / name).read_bytes() == before
+
+
+def test_backtest_never_writes_over_its_own_data(
+    capsys: pytest.CaptureFixture[str], air_csv: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "backtest.csv"
+    shutil.copy(air_csv, data)
+    code, _, err = run_main(capsys, "backtest", data, "--out", tmp_path, *TINY, "--folds", "1")
+    assert code == 2 and "that is the file this command reads" in assert_one_error_line(err)
+    assert data.read_bytes() == air_csv.read_bytes()
 
 
 @needs_fifo

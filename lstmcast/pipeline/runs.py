@@ -21,7 +21,7 @@ from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
 from lstmcast.evaluation.validation import combined_validation, validate
-from lstmcast.files import output_target
+from lstmcast.files import not_an_input, output_target
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.io.data import Series, season_length
 from lstmcast.io.panel import load_panel
@@ -340,6 +340,8 @@ def backtest_run(
         except OSError as exc:
             raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
         rundir.check_writable(Path(out))
+        for name in ("backtest.csv", "backtest.png"):
+            not_an_input(Path(out) / name, [source], "--out")
 
     def progress(k: int, n: int) -> None:
         if report is not None:
@@ -392,6 +394,7 @@ def inspect_run(
 def export_run(model: str | Path, fmt: str, out: str | Path, report: Report | None = None) -> Exported:
     """Write a checkpoint's forecaster as an ONNX or TorchScript graph that takes raw history (export.py)."""
     output_target(out, "-o")  # before the work: a device, FIFO or directory there is refused
+    not_an_input(out, [ckpt_io.resolve_path(model)], "-o")  # never replace the model being exported
     return export(_load(model, report), fmt, out)
 
 
