@@ -76,6 +76,7 @@ HARDENING_CASES = [
     "--threads 1000000000 (libgomp aborted the process)",
     "backtest --folds 1000000000 (listed a billion origins first)",
     "backtest or evaluate --season longer than the history (silently lag 1)",
+    "LSTMCAST_DIST_TIMEOUT=inf, nan or 1e30 (OverflowError, ValueError)",
     "100,000 nested [ in a config file",
     "5,000 nested inline tables in a config file",
     # silent wrong answers and messages about files
@@ -99,7 +100,7 @@ HARDENING_CASES = [
 
 
 def test_hardening_case_count_for_the_readme() -> None:
-    assert len(HARDENING_CASES) == 50
+    assert len(HARDENING_CASES) == 51
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -477,6 +478,17 @@ def test_future_dates_are_checked_against_the_calendar() -> None:
         with pytest.raises(ConfigError, match="year 9999"):
             check_future(last, freq, steps)
     check_future(None, None, 10**9)  # positions have no calendar
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "1e30", "0", "-5", "abc"])
+def test_the_distributed_timeout_from_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    from lstmcast.training import distributed
+
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, raw)
+    with pytest.raises(ConfigError, match=distributed.TIMEOUT_ENV):
+        distributed.timeout()
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "600")
+    assert distributed.timeout().total_seconds() == 600
 
 
 @pytest.mark.parametrize("text", ["a = " + "[" * 100_000 + "]" * 100_000, "a = " + "{b = " * 5000 + "1" + "}" * 5000])
