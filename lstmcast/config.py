@@ -94,6 +94,11 @@ class DataConfig:
         for key in ("covariates", "future_covariates"):
             value = getattr(self, key)
             object.__setattr__(self, key, tuple(_names(value)))
+        for flag, names in (("--target", self.targets), ("--covariates", self.covariates),
+                            ("--future-covariates", self.future_covariates)):  # fmt: skip
+            twice = sorted({n for n in names if list(names).count(n) > 1})
+            if twice:  # two series (or inputs) of one column would print duplicate (id, timestamp) rows
+                raise ConfigError(f"{flag} names column {twice[0]!r} twice; list each column once")
         both = set(self.covariates) & set(self.future_covariates)
         if both:
             raise ConfigError(f"column {sorted(both)[0]!r} is in both --covariates and --future-covariates")

@@ -19,6 +19,7 @@ from typing import Any
 from lstmcast.choices import FLAGS, RANGES, flag_of
 from lstmcast.config import DataConfig, ModelConfig, RunConfig, TrainConfig, WindowConfig, check_range
 from lstmcast.errors import ConfigError
+from lstmcast.files import output_target, regular_input
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,14 +63,19 @@ def read_run(path: str | Path) -> dict[str, Any]:
                 raise ConfigError(f"[{RUN}] {key} = {value!r}: expected {kind.__name__}")
             if key in RANGES and isinstance(value, int):
                 check_range(f"[{RUN}] {key}", value, key)
+            if isinstance(value, str) and ("\0" in value or not value.strip()):  # a path: the OS refuses NUL
+                raise ConfigError(f"[{RUN}] {key} = {value!r}: a path cannot be empty or hold a NUL character")
     except ConfigError as exc:
         raise ConfigError(f"--config {path}: {exc}") from None
     return dict(raw)
 
 
 def _parse(path: Path) -> dict[str, Any]:
+    regular_input(path, ConfigError, "give a TOML file to --config")  # a FIFO would hang, a device never end
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"--config {path}: not valid TOML (arrays or tables nested too deeply)") from None
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:
@@ -150,7 +156,7 @@ def _value(value: Any) -> str:
 
 
 def write(cfg: RunConfig, path: str | Path) -> Path:
-    path = Path(path)
+    path = output_target(path, "")
     path.write_text(dumps(cfg), encoding="utf-8")
     return path
 

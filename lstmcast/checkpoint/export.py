@@ -34,6 +34,7 @@ from torch import nn
 from lstmcast import __version__
 from lstmcast.checkpoint.format import Checkpoint, write_atomic
 from lstmcast.errors import ConfigError, DataError, LstmcastError
+from lstmcast.files import output_target
 from lstmcast.io.data import Series, future_times
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.features import Layout, calendar_features
@@ -222,11 +223,7 @@ def export(ckpt: Checkpoint, fmt: str, out: str | Path) -> Exported:
             f"this model blends the LSTM with the Theta method (LSTM weight {ckpt.weight:g}); an exported graph would "
             "hold the LSTM alone and forecast differently. Train with --combine off to export it"
         )
-    out = Path(out)
-    if out.is_dir():
-        raise ConfigError(f"-o {out}: is a directory; give a file name")
-    if not out.parent.is_dir():
-        raise ConfigError(f"-o {out}: the directory {out.parent} does not exist")
+    out = output_target(out, "-o")  # a device, FIFO or directory is refused; a symlink is written through
     wrapper = wrap(ckpt)
     example = _example(wrapper, ckpt)
     args = tuple(torch.from_numpy(example[name]) for name in wrapper.input_names)

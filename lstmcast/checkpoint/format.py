@@ -25,6 +25,7 @@ import torch
 from lstmcast import __version__
 from lstmcast.config import ResolvedConfig, RunConfig
 from lstmcast.errors import CheckpointError, LstmcastError
+from lstmcast.files import output_target, regular_input
 from lstmcast.io.data import Series
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Combination
@@ -141,11 +142,17 @@ def save(
 def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """Write a file atomically: `write` fills a temporary file in the same directory, which is flushed to disk and
     renamed over `path`, so a reader (or a crash) never sees a half-written file."""
-    path = Path(path)
+    path = output_target(path, "")  # never rename over a device, FIFO or directory; write through a symlink
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with _interrupts_after(), os.fdopen(fd, "wb") as fh:
-            write(fh)
+        with _interrupts_after(), os.fdopen(fd, "wb") as raw:
+            fh = _Recording(raw)
+            try:
+                write(fh)  # type: ignore[arg-type]
+            except RuntimeError:
+                if fh.error is not None:  # torch's C++ writer hides the OSError (ENOSPC...) behind its own message
+                    raise fh.error from None
+                raise
             fh.flush()
             os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -163,6 +170,25 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+class _Recording:
+    """A binary file that remembers the OSError of a failed write, for the caller to raise instead of the
+    RuntimeError torch.save makes of it ("[enforce fail at inline_container.cc] unexpected pos")."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
 
 
 @contextlib.contextmanager
@@ -195,11 +221,19 @@ def resolve_path(model: str | Path) -> Path:
     p = Path(model)
     if p.is_dir():
         for name in ("model.pt", "last.pt"):
-            if (p / name).is_file():
+            if os.path.lexists(p / name):  # there in any form: it must be a checkpoint, never skipped silently
+                regular_input(
+                    p / name,
+                    CheckpointError,
+                    "it must be the checkpoint training wrote (train again, or remove it to use last.pt)",
+                )
                 return p / name
+        if (p / "summary.json").is_file():
+            raise CheckpointError(f"{p}: no model.pt or last.pt: that run saved no model (see its summary.json)")
         raise CheckpointError(f"{p}: no model.pt or last.pt in this directory; is it a run directory?")
-    if not p.exists():
+    if not os.path.lexists(p):
         raise CheckpointError(f"{p}: no such model file or run directory")
+    regular_input(p, CheckpointError, "give a .pt file or a run directory")
     return p
 
 
@@ -358,6 +392,11 @@ def from_payload(raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
         metrics, losses = dict(raw.get("metrics", {}) or {}), dict(raw.get("losses", {}) or {})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: malformed checkpoint ({exc})") from None
+    if info.get("stop_reason") is not None and info.get("best_epoch") == 0:  # an older lstmcast saved these
+        raise CheckpointError(
+            f"{path}: holds a network that never completed an epoch of training (stopped: {info['stop_reason']}); "
+            "train again"
+        )
     calibration = raw.get("calibration")
     if calibration is not None:
         horizon = cfg.window.horizon

@@ -42,8 +42,9 @@ def _fail(status: ExitStatus, message: str) -> NoReturn:
     if rank != "0" and not first.startswith(f"rank {rank}:"):  # a worker of a distributed job says which
         first = f"rank {rank}: {first}"
     try:
-        sys.stderr.write(f"lstmcast: error: {first}\n")
-        sys.stderr.flush()
+        if sys.stderr is not None:  # None when started with stderr closed (2>&-): the exit code still tells
+            sys.stderr.write(f"lstmcast: error: {first}\n")
+            sys.stderr.flush()
     except (BrokenPipeError, OSError):
         pass
     raise SystemExit(int(status))
@@ -90,7 +91,7 @@ def _click_types(name: str) -> tuple[type, ...]:
     for module in ("typer.exceptions", "typer._click.exceptions", "click.exceptions"):
         try:
             cls = getattr(importlib.import_module(module), name, None)
-        except ImportError:
+        except (ImportError, MemoryError):  # MemoryError: reporting an out-of-memory error must not fail itself
             continue
         if isinstance(cls, type):
             found.append(cls)

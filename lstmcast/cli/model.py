@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lstmcast.cli.options import ExportFormat, InspectFormat, ModelOpt, OptDataArg
-from lstmcast.cli.output import _console, _note
+from lstmcast.cli.output import _console, _note, _stdin, _stdout
 from lstmcast.cli.program import app
 
 
@@ -32,7 +31,7 @@ def inspect(
 
     console = _console()
     card, gate, figure = pipeline.inspect_run(
-        model, gates=gates, source=data, out=out, stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg)
+        model, gates=gates, source=data, out=out, stdin=_stdin(), report=lambda msg: _note(console, msg)
     )
     if format is InspectFormat.json:
         import json
@@ -45,7 +44,7 @@ def inspect(
                 "retention": gate.retention,
                 "figure": str(figure),
             }
-        sys.stdout.write(json.dumps(artifacts.plain(payload), indent=2) + "\n")
+        _stdout().write(json.dumps(artifacts.plain(payload), indent=2) + "\n")
         return
     render.model_card(console, card)
     if gate is not None:
@@ -64,12 +63,10 @@ def export(
 ) -> None:
     """Write the model as one graph that takes the last lookback raw observations (and features) and returns the
     forecast in original units; scaling and normalisation are inside. Inputs and outputs are listed on stderr."""
-    from rich.markup import escape
-
     from lstmcast.pipeline import jobs
     from lstmcast.pipeline import runs as pipeline
 
-    result = pipeline.export_run(model, format.value, out)
     console = _console()
+    result = pipeline.export_run(model, format.value, out, report=lambda msg: _note(console, msg))
     for line in jobs.describe_export(result):
-        _note(console, escape(line))
+        _note(console, line)

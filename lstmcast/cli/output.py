@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from lstmcast.cli.options import OutFormat, ReportFormat
+from lstmcast.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,10 +19,14 @@ def _console() -> Console:
     return error_console()
 
 
-def _note(console: Console, message: str) -> None:
+def _note(console: Console, message: str, *, markup: bool = False) -> None:
+    """One line on stderr. Plain text unless `markup`: paths, column names and series ids may hold brackets that
+    rich would read as markup (a file d[b].csv was named d.csv; an id [/] raised MarkupError)."""
+    from rich.markup import escape
+
     from lstmcast.ui.render import note
 
-    note(console, message)
+    note(console, message if markup else escape(message))
 
 
 def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> None:
@@ -30,6 +35,9 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
 
     overall = result.overall()
     if not quiet:
+        from rich.markup import escape
+
+        title = escape(title)  # it names the data file and the target column
         console = _console()
         if len(result.ids) > 1:
             rel = result.relative_mase()
@@ -46,7 +54,7 @@ def _show_scores(result: Any, format: ReportFormat, quiet: bool, title: str) -> 
         if skipped:
             _note(console, f"note: MAPE skips {skipped} forecast point(s) whose actual value is zero")
         if result.beats_seasonal_naive() is False:
-            _note(console, "[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)")
+            _note(console, "[yellow]warning:[/] lstmcast does not beat seasonal naive here (skill <= 0)", markup=True)
     if format is not ReportFormat.table:
         _write_frame(pd_frame(result.records()), OutFormat(format.value))
 
@@ -57,10 +65,23 @@ def pd_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def _stdout() -> Any:
+    """Standard output, where the data goes; a usage error when the program was started with it closed (>&-)."""
+    if sys.stdout is None:
+        raise ConfigError("standard output is closed (>&-): the results are written there; redirect it to a file")
+    return sys.stdout
+
+
+def _stdin() -> Any:
+    """Standard input as bytes, or None when the program was started with it closed (<&-)."""
+    return None if sys.stdin is None else sys.stdin.buffer
+
+
 def _write_frame(frame: pd.DataFrame, fmt: OutFormat) -> None:
     if fmt is OutFormat.json:
         text = frame.to_json(orient="records", lines=True, double_precision=10)
     else:
         text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    out = _stdout()
+    out.write(text if text.endswith("\n") else text + "\n")
+    out.flush()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
+from lstmcast.choices import MAX_FORECAST_STEPS
 from lstmcast.cli.options import Fill, FillOpt, LevelOpt, ModelOpt, OptDataArg, OutFormat, TargetOpt, TimeOpt
-from lstmcast.cli.output import _console, _note, _write_frame
+from lstmcast.cli.output import _console, _note, _stdin, _stdout, _write_frame
 from lstmcast.cli.program import app
 
 
@@ -17,7 +17,8 @@ def predict(
     model: ModelOpt,
     data: OptDataArg = None,
     horizon: Annotated[
-        int | None, typer.Option(min=1, help="Steps to forecast (default: the trained horizon).")
+        int | None,
+        typer.Option(min=1, max=MAX_FORECAST_STEPS, help="Steps to forecast (default: the trained horizon)."),
     ] = None,
     format: Annotated[
         OutFormat, typer.Option("--format", "-f", help="csv, or json (one object per line).")
@@ -32,9 +33,10 @@ def predict(
     timestamp,forecast (id,timestamp,forecast for panels)."""
     from lstmcast.pipeline import runs as pipeline
 
+    _stdout()  # before the work: with stdout closed the forecast has nowhere to go
     console = _console()
     frame = pipeline.predict_run(
         model, data, horizon=horizon, ids=ids, levels=level, target=target, time_col=time_col, fill=fill.value,
-        stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg),
+        stdin=_stdin(), report=lambda msg: _note(console, msg),
     )  # fmt: skip
     _write_frame(frame, format)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +23,7 @@ from lstmcast.cli.options import (
     _resolved_config,
     with_model_options,
 )
-from lstmcast.cli.output import _console, _note, _show_scores
+from lstmcast.cli.output import _console, _note, _show_scores, _stdin
 from lstmcast.cli.program import app
 
 
@@ -57,7 +56,7 @@ def backtest(
     report = None if quiet else (lambda msg: _note(console, msg))
     result = pipeline.backtest_run(
         data, _resolved_config(ctx, opts, config), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
-        stdin=sys.stdin.buffer, report=report,
+        stdin=_stdin(), report=report,
     )  # fmt: skip
     title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"
     _show_scores(result, format, quiet, title)
@@ -85,7 +84,7 @@ def evaluate(
     console = _console()
     result = pipeline.evaluate_run(
         model, data, horizon=horizon, step=step, season=season, levels=level, target=target, time_col=time_col, fill=fill.value,
-        stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: _note(console, msg)),
+        stdin=_stdin(), report=None if quiet else (lambda msg: _note(console, msg)),
     )  # fmt: skip
     title = f"Evaluation of {model} on {result.series.source}: {len(result.folds)} origins after the training data"
     _show_scores(result, format, quiet, title)

@@ -12,7 +12,7 @@ import typer
 from lstmcast.cli import state
 from lstmcast.cli.exits import _Interrupted
 from lstmcast.cli.options import ConfigOpt, DataArg, _given, _resolved_config, _value, limits, with_model_options
-from lstmcast.cli.output import _console, _note
+from lstmcast.cli.output import _console, _note, _stdin
 from lstmcast.cli.program import app
 from lstmcast.errors import ConfigError, DataError
 
@@ -120,6 +120,8 @@ def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context,
 def _run_training(
     data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
 ) -> None:
+    from rich.markup import escape
+
     from lstmcast.pipeline import jobs
     from lstmcast.pipeline import runs as pipeline
     from lstmcast.ui import render
@@ -130,10 +132,27 @@ def _run_training(
     report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
         run = pipeline.train_run(
-            data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report, resume=resume,
+            data, cfg, out=out, project=project, name=name, stdin=_stdin(), report=report, resume=resume,
             on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss, log.epochs),
         )  # fmt: skip
     res = run.result
+    if not main_rank:
+        if run.interrupted or run.refit_interrupted:
+            raise _Interrupted()  # rank 0 says where the run is saved
+        if not run.diverged:
+            return
+    held = f"{run.run_dir} holds {', '.join(run.files)}"  # what is really there, never a list learnt by heart
+    if not run.trained:  # no epoch ended with a finite loss: no model file was written
+        if run.interrupted:
+            if not quiet:
+                _note(console, f"interrupted before the first epoch ended: no model was saved ({held}); run the "
+                               "training again")  # fmt: skip
+            raise _Interrupted()
+        raise DataError(
+            f"training stopped: the loss became NaN or infinite in epoch {res.epochs_run}, before any epoch ended with "
+            f"a finite loss, so no model was saved ({held}). Rescale the data (--scaler standard, --norm window) or "
+            "try a smaller --lr"
+        )
     if not quiet:
         if run.stopped_early:
             kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
@@ -145,20 +164,18 @@ def _run_training(
                 console,
                 f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
                 f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs",
+                markup=True,
             )
         _note(
-            console,
-            f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json, "
-            "config.toml)",
+            console, f"saved run to [bold]{escape(str(run.run_dir))}[/] ({escape(', '.join(run.files))})", markup=True
         )
     if run.diverged:
         raise DataError(
-            f"training stopped: the loss became NaN or infinite at epoch {res.epochs_run}; the best model so far is "
-            f"in {run.run_dir}/model.pt. Try a smaller --lr or --scaler standard"
+            f"training stopped: the loss became NaN or infinite in epoch {res.epochs_run}; {run.run_dir}/model.pt "
+            f"holds the best model (epoch {res.best_epoch}) and last.pt the last epoch with a finite loss. Try a "
+            "smaller --lr or --scaler standard"
         )
     if run.interrupted:
-        if not main_rank:
-            raise _Interrupted()  # rank 0 says where the run is saved
         _note(
             console,
             f"interrupted: saved {run.run_dir}/last.pt and the best model so far; go on with "
@@ -166,10 +183,9 @@ def _run_training(
         )
         raise _Interrupted()
     if run.refit_interrupted:
-        if main_rank:
-            _note(
-                console,
-                f"interrupted during the final refit: {run.run_dir}/model.pt holds the model of the first fit "
-                "(trained without the validation part)",
-            )
+        _note(
+            console,
+            f"interrupted during the final refit: {run.run_dir}/model.pt holds the model of the first fit "
+            "(trained without the validation part)",
+        )
         raise _Interrupted()

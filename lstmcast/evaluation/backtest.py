@@ -148,6 +148,17 @@ def _time(series: Series, pos: int) -> str | int:
     return pos if series.index is None else str(series.index[pos].isoformat())
 
 
+def check_season(season: int | None, starts: list[list[int | None]]) -> None:
+    """A --season the user gave must fit in the history before every origin: seasonal naive and the MASE scale
+    would otherwise fall back to lag 1 (metrics.seasonal_naive_scale) while the report still says `season`."""
+    shortest = min((o for fold in starts for o in fold if o is not None), default=None)
+    if season is not None and shortest is not None and season >= shortest:
+        raise ConfigError(
+            f"--season {season} needs more than {season} rows before each forecast origin; the shortest history "
+            f"has {shortest}. Give a shorter --season"
+        )
+
+
 def origins(n_rows: int, folds: int, step: int, horizon: int) -> list[int]:
     """The K origins: the last K x step points, stepping by `step`, each followed by a full horizon."""
     last = n_rows - horizon
@@ -222,13 +233,14 @@ def backtest(
     step = step or horizon
     cfg = replace(cfg, window=replace(cfg.window, horizon=horizon))
     longest = max(len(s) for s in series)
-    if origins(longest, folds, step, horizon)[0] <= 0:
+    if longest - horizon - step * (folds - 1) <= 0:  # the first origin, without listing --folds 1e9 origins
         raise ConfigError(
             f"--folds {folds} x --step {step} + horizon {horizon} is longer than the series ({longest} rows)"
         )
     starts = [
         [o if o > 0 else None for o in col] for col in zip(*(origins(len(s), folds, step, horizon) for s in series))
     ]
+    check_season(season, starts)
 
     def train_and_forecast(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
         if local and len(pasts) > 1:
@@ -305,6 +317,7 @@ def evaluate(
         per_series.append(list(range(first, len(s) - horizon + 1, step)))
     count = max(len(p) for p in per_series)
     starts = [[p[k] if k < len(p) else None for p in per_series] for k in range(count)]
+    check_season(season, starts)
 
     def from_checkpoint(pasts: list[Series]) -> tuple[np.ndarray, Bands]:
         return forecast_series(ckpt, pasts, horizon, levels)

@@ -10,10 +10,11 @@ import torch
 
 from lstmcast import defaults
 from lstmcast.checkpoint.format import Checkpoint
+from lstmcast.choices import MAX_FORECAST_STEPS
 from lstmcast.config import ResolvedWindow
-from lstmcast.errors import DataError
+from lstmcast.errors import ConfigError, DataError
 from lstmcast.forecasting.intervals import half_width
-from lstmcast.io.data import Series, future_index
+from lstmcast.io.data import Series, check_future, future_index
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Theta, blend_bands
 from lstmcast.prep.features import Layout, channels, known_future
@@ -191,6 +192,8 @@ def forecast(
     """
     trained_h = ckpt.config.window.horizon
     steps = horizon or trained_h
+    if steps > MAX_FORECAST_STEPS:
+        raise ConfigError(f"--horizon {steps} is out of range: it must be in [1, {MAX_FORECAST_STEPS}]")
     if steps > trained_h and report is not None:
         report(f"note: --horizon {steps} is beyond the trained horizon {trained_h}; rolling forward recursively")
     chosen = list(ckpt.stored) if panel is None else list(panel)
@@ -199,6 +202,8 @@ def forecast(
         if missing:
             raise DataError(f"no series {', '.join(map(repr, missing))}; the model knows {len(ckpt.ids)} series")
         chosen = [s for s in chosen if s.id in set(ids)]
+    for s in chosen:  # before the work: the dates of the forecast must exist
+        check_future(s.last_time, s.freq, steps)
     values, bands = forecast_series(ckpt, chosen, steps, levels, stored=panel is None)
     if not np.isfinite(values).all() or not all(np.isfinite(b).all() for pair in bands.values() for b in pair):
         raise DataError("the forecast is not finite: the input is far outside what the model was trained on")

@@ -148,6 +148,48 @@ def _guesses(sample: list[str]) -> list[str]:
     return found
 
 
+_QUARTER = re.compile(r"(?P<y>\d{4})[ -]?[Qq](?P<q>[1-4])|[Qq](?P<q2>[1-4])[ -/]?(?P<y2>\d{4})")
+_ISO_WEEK = re.compile(r"(?P<y>\d{4})-?W(?P<w>\d{2})(?:-?(?P<d>[1-7]))?")
+
+
+def _periods(text: pd.Series, present: np.ndarray, name: str, column: str, lines: Any) -> pd.DatetimeIndex | None:
+    """Quarters (1960 Q1, 1960-Q1, 1960Q1, Q1 1960) as their first day, ISO weeks (2000-W01, 2000W01, 2000-W01-1)
+    as their Monday (or the day given); None when the column's first cells are neither. A later cell in another
+    form, or a week the year does not have (2001-W53), is an error naming its line."""
+    head = [str(v) for v in text[present].iloc[:20]]
+    for pattern, kind in ((_QUARTER, "a quarter"), (_ISO_WEEK, "an ISO week")):
+        if not head or sum(bool(pattern.fullmatch(v)) for v in head) <= len(head) / 2:
+            continue
+        stamps: list[Any] = []
+        for row, cell in enumerate(text):
+            if not present[row]:
+                stamps.append(pd.NaT)
+                continue
+            found = pattern.fullmatch(str(cell))
+            stamp = None if found is None else _period_start(found, kind)
+            if stamp is None:
+                raise DataError(
+                    f"{name}: line {line_of(row, lines)}, column {column!r}: {show(cell)} is not {kind} like "
+                    f"{show(head[0])}; fix or remove that row"
+                )
+            stamps.append(stamp)
+        return pd.DatetimeIndex(stamps)
+    return None
+
+
+def _period_start(found: re.Match[str], kind: str) -> pd.Timestamp | None:
+    import datetime as dt
+
+    g = found.groupdict()
+    if kind == "a quarter":
+        year, quarter = int(g["y"] or g["y2"]), int(g["q"] or g["q2"])
+        return pd.Timestamp(year, 3 * quarter - 2, 1)
+    try:
+        return pd.Timestamp(dt.date.fromisocalendar(int(g["y"]), int(g["w"]), int(g["d"] or 1)))
+    except ValueError:  # week 00, or 53 in a year with 52
+        return None
+
+
 def parse_times(col: pd.Series, name: str, column: str, lines: Any = None) -> pd.DatetimeIndex | None:
     """A column as timestamps, or None when most cells are not dates. Raises DataError on bad or ambiguous cells."""
     if pd.api.types.is_datetime64_any_dtype(col):
@@ -170,6 +212,8 @@ def parse_times(col: pd.Series, name: str, column: str, lines: Any = None) -> pd
         parsed = _iso(text, name, column, lines)
         if parsed.notna().sum() <= count / 2:
             parsed = None
+    if parsed is None:
+        parsed = _periods(text, present, name, column, lines)
     if parsed is None:
         readings = []
         for fmt in _guesses(sample[:5]):

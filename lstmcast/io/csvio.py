@@ -9,8 +9,11 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import os
 import re
+import stat
 import sys
+import time
 import warnings
 import zlib
 from collections.abc import Sequence
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.errors import DataError
+from lstmcast.files import kind_of
 
 SNIFF_BYTES = 64 * 1024  # the delimiter and header are read from this much of the start
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -98,17 +102,77 @@ def _read_at_least(stream: Any, n: int, name: str) -> bytes:
 def _open(source: str | Path, stdin: IO[bytes] | None, name: str) -> tuple[Any, IO[bytes] | None]:
     """(stream, file to close) for a path or '-'."""
     if str(source) == "-":
+        if stdin is None and sys.stdin is None:  # started with standard input closed (<&-)
+            raise DataError("<stdin>: standard input is closed; give DATA as a file, or pipe the data in")
         return (stdin if stdin is not None else sys.stdin.buffer), None
     path = Path(source)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:  # a symlink loop, a name too long...
+        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise DataError(f"{path}: is a directory, not a CSV file")
+    if stat.S_ISFIFO(st.st_mode):
+        fh = _open_pipe(path)
+        return fh, fh
+    if not stat.S_ISREG(st.st_mode):  # /dev/zero would never end, a terminal would wait for typing
+        raise DataError(f"{path}: {kind_of(st.st_mode)}, not a CSV file; to stream data, pipe it to - (stdin)")
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
     return fh, fh
+
+
+PIPE_WAIT_S = 2.0  # how long a FIFO may take to get its writer (a `cat data > fifo &` started just before)
+
+
+def _open_pipe(path: Path) -> Any:
+    """Open a FIFO (or a shell's <(command)) for reading without hanging when nothing writes to it.
+
+    The open does not block (O_NONBLOCK); a FIFO with no writer reads as end-of-file, one with a writer and no data
+    yet as EAGAIN. A FIFO still without a writer after PIPE_WAIT_S is refused; then reads block as usual."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+    first, deadline = b"", time.monotonic() + PIPE_WAIT_S
+    try:
+        while True:
+            try:
+                first = os.read(fd, 65536)
+            except BlockingIOError:  # a writer is there, its data is not yet: reads may block from now on
+                break
+            if first:
+                break
+            if time.monotonic() > deadline:  # still end-of-file: no writer has opened it
+                raise DataError(
+                    f"{path}: a FIFO (named pipe) that nothing writes to; start the writer first, or pipe the data "
+                    "to - (stdin)"
+                )
+            time.sleep(0.02)
+        os.set_blocking(fd, True)
+    except BaseException as exc:
+        os.close(fd)
+        if isinstance(exc, OSError):
+            raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise
+    return _Prefixed(first, os.fdopen(fd, "rb"))
+
+
+class _Prefixed:
+    """A binary stream: bytes already read, then the rest of a file (closed with it)."""
+
+    def __init__(self, head: bytes, fh: IO[bytes]) -> None:
+        self._chain, self._fh = _Chain(head, fh), fh
+
+    def read(self, size: int = -1) -> bytes:
+        return self._chain.read(size)
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 _BLANK_LINES = re.compile(rb"(?:[ \t]*\r?\n)*")

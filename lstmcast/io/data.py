@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.config import DataConfig
-from lstmcast.errors import DataError, MissingColumn
-from lstmcast.io.cells import line_of, parse_times, to_numbers
+from lstmcast.errors import ConfigError, DataError, MissingColumn
+from lstmcast.io.cells import line_of, parse_times, show, to_numbers
 from lstmcast.io.csvio import read_csv
 
 Report = Callable[[str], None]
@@ -123,6 +123,8 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
             raise DataError(f"{name}: several columns hold dates ({', '.join(found)}); choose one with --time-col")
         if found:
             time_col, times = next(iter(found.items()))
+        else:
+            _refuse_time_labels(frame, cfg, name)
     if cfg.target is not None:
         return time_col, times, cfg.target
     candidates = [c for c in columns if c != time_col and _numeric_share(frame[c]) > 0.5]
@@ -131,6 +133,23 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
     if not candidates:
         raise DataError(f"{name}: no numeric column to forecast; the columns are {', '.join(columns)}")
     raise DataError(f"{name}: several numeric columns ({', '.join(candidates)}); choose one with --target")
+
+
+def _refuse_time_labels(frame: pd.DataFrame, cfg: DataConfig, name: str) -> None:
+    """No column holds dates: a text column whose cells are all distinct and hold digits (1960 H1, FY2020, 2000/01)
+    labels the rows' times in a form not read. Using row positions would drop it silently; say so instead."""
+    used = {*cfg.targets, *cfg.covariates, *cfg.future_covariates, *([cfg.id_col] if cfg.id_col else [])}
+    for c in frame.columns:
+        col = frame[c]
+        if str(c) in used or pd.api.types.is_numeric_dtype(col) or _numeric_share(col) > 0.5:
+            continue
+        cells = col.dropna().astype(str).str.strip()
+        if len(cells) >= 3 and cells.is_unique and cells.str.contains(r"\d", regex=True).all():
+            raise DataError(
+                f"{name}: column {str(c)!r} holds labels like {show(cells.iloc[0])}, {show(cells.iloc[1])} that look "
+                "like times but are not dates lstmcast reads; write them as dates (YYYY-MM-DD), quarters (1960 Q1) "
+                "or ISO weeks (2000-W01), or remove the column to use row positions"
+            )
 
 
 def _values(frame: pd.DataFrame, target: str, name: str) -> np.ndarray:
@@ -326,10 +345,29 @@ def future_times(last_time: str, freq: str, steps: int) -> pd.DatetimeIndex:
     return pd.date_range(start=pd.Timestamp(last_time), periods=steps + 1, freq=freq)[1:]
 
 
+def check_future(series_last: str | None, freq: str | None, steps: int, flag: str = "--horizon") -> None:
+    """A usage error when `steps` points after `series_last` would pass 9999-12-31, the last date an ISO timestamp
+    (and Python's datetime) can hold, or the range of pandas' timestamps."""
+    if series_last is None or freq is None:
+        return
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+        end = pd.Timestamp(series_last) + offset * steps
+        ok = end.year <= 9999
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # OutOfBoundsDatetime is a ValueError
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"{flag} {steps}: {steps} steps of {freq} after {series_last} end after the year 9999, the last date a "
+            "timestamp can hold; forecast fewer steps"
+        )
+
+
 def future_index(series_last: str | None, freq: str | None, start: int, steps: int) -> list[str] | list[int]:
     """Timestamps (ISO strings) or integer positions of the `steps` points after the end of a series."""
     if series_last is None or freq is None:
         return list(range(start, start + steps))
+    check_future(series_last, freq, steps)
     return format_times(future_times(series_last, freq, steps))
 
 

@@ -4,6 +4,7 @@ backtest.csv and the figures' data (drawn by ui)."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from lstmcast.evaluation.backtest import BacktestResult
 from lstmcast.evaluation.validation import SeriesValidation
+from lstmcast.files import output_target
 from lstmcast.training.fitting import Prepared
 from lstmcast.training.loop import EpochLog
 from lstmcast.ui import render
@@ -73,7 +75,7 @@ def plain(value: Any) -> Any:
 
 
 def write_metrics_csv(path: Path, history: list[EpochLog]) -> None:
-    with path.open("w", newline="") as fh:
+    with output_target(path, "").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
         for h in history:
@@ -101,4 +103,16 @@ def backtest_figure(path: Path, result: BacktestResult) -> None:
 
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:
-    pd.DataFrame.from_records(records).to_csv(path, index=False, float_format="%.6g")
+    pd.DataFrame.from_records(records).to_csv(output_target(path, ""), index=False, float_format="%.6g")
+
+
+def run_files(run_dir: Path) -> list[str]:
+    """The files a run directory really holds (what messages may say was saved)."""
+    return sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".") and p.is_file())
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """summary.json, with `files`: what the directory holds, itself included."""
+    path = output_target(run_dir / "summary.json", "")
+    files = sorted({*run_files(run_dir), "summary.json"})
+    path.write_text(json.dumps(plain(summary | {"files": files}), indent=2, allow_nan=False) + "\n")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from lstmcast.errors import ConfigError
+from lstmcast.files import check_name
 
 RUN_MARK = ".lstmcast-run"  # created exclusively in a --out directory: two runs can never share one
 MIN_FREE_BYTES = 8 * 1024 * 1024  # a small run's files; less free space than this fails before training
@@ -39,6 +40,7 @@ def make_run_dir(out: Path | None, project: Path = Path("runs"), name: str = "tr
                 _remove_empty(out)
             raise
         return out
+    check_name(name)  # a name is one directory under --project, never a way out of it
     try:
         project.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -3,7 +3,6 @@ stages (files: pipeline.rundir, pipeline.artifacts)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
 from lstmcast.evaluation.validation import combined_validation, validate
+from lstmcast.files import not_an_input, output_target
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.io.data import Series, season_length
 from lstmcast.io.panel import load_panel
@@ -36,6 +36,7 @@ from lstmcast.training.loop import (
     EpochLog,
     StopReason,
     TrainResult,
+    build_model,
     check_training,
     kept_result,
     resolve_device,
@@ -55,6 +56,16 @@ class TrainRun:
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
     refit: TrainResult | None = None  # the final model's training on every window (loop.refit), if any
+
+    @property
+    def trained(self) -> bool:
+        """Whether an epoch ended with a finite loss, so that model.pt exists (else no model file was written)."""
+        return self.result.best_epoch > 0
+
+    @property
+    def files(self) -> list[str]:
+        """The files the run directory holds now."""
+        return artifacts.run_files(self.run_dir)
 
     @property
     def refitted(self) -> bool:
@@ -129,6 +140,9 @@ def _train(
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
     lookback, horizon = cfg.window.lookback, cfg.window.horizon
+    # The network's size, and that this machine can hold it, before a run directory exists:
+    del_model = build_model(cfg, prep.input_size, prep.layout.known, prep.layout.known_ahead, torch.device("cpu"))
+    del del_model
     if resume is not None:
         check_same_data(resume, prep.panel, str(source))
         run_dir = resume.run_dir
@@ -142,7 +156,8 @@ def _train(
     schema = artifacts.schema(prep)
     stored = [s.tail(lookback) for s in prep.panel]
     n_rows = [len(s) for s in prep.panel]
-    model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known, prep.layout.known_ahead)
+    with torch.device("meta"):  # a placeholder: each epoch's save puts the trained network in its place
+        model0 = LSTMRegressor(cfg.model, prep.input_size, horizon, prep.layout.known, prep.layout.known_ahead)
     base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows, asked=prep.asked)
 
     pending: dict[str, Any] = {}  # the resume state of the epoch just ended (fit's on_state comes first)
@@ -151,7 +166,9 @@ def _train(
         base.model = model
         if improved:
             ckpt_io.save(base, run_dir / "model.pt")
-        ckpt_io.save(base, run_dir / "last.pt", train_state=pending.pop("state", None))
+        state = pending.pop("state", None)
+        if state is not None:  # none for an epoch whose loss was not finite: last.pt keeps the epoch before
+            ckpt_io.save(base, run_dir / "last.pt", train_state=state)
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
@@ -171,6 +188,8 @@ def _train(
         holdout=Holdout([s.values for s in prep.panel], prep.scaling),
     )  # fmt: skip
     result, again, kept, table = trained.first, trained.refit, trained.kept, trained.table
+    if result.best_epoch == 0:  # no epoch ended with a finite loss (Ctrl-C or NaN in the first): nothing to keep
+        return _untrained_run(run_dir, prep, result, n_rows)
     val_metrics, per_series = scored["metrics"], scored["per_series"]
     combination = None
     if trained.combination is not None:
@@ -195,9 +214,9 @@ def _train(
         cfg, prep.scaling, prep.layout, schema, stored, kept.model, n_rows, table, metrics, losses, info,
         asked=prep.asked, combination=combination,
     )  # fmt: skip
-    if result.best_epoch > 0:
-        ckpt_io.save(final, run_dir / "model.pt")
-    ckpt_io.save(final, run_dir / "last.pt", state=result.last_state, train_state=result.train_state)
+    ckpt_io.save(final, run_dir / "model.pt")
+    if result.stop_reason != "non_finite":  # else last.pt stays the last epoch whose loss was finite
+        ckpt_io.save(final, run_dir / "last.pt", state=result.last_state, train_state=result.train_state)
     artifacts.write_metrics_csv(run_dir / "metrics.csv", history)
     if history:
         render.loss_figure(
@@ -217,10 +236,22 @@ def _train(
         "validation": val_metrics,
         "combination": None if trained.combination is None else trained.combination.summary(prep.ids),
         **info,
-        "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }
-    (run_dir / "summary.json").write_text(json.dumps(artifacts.plain(summary), indent=2, allow_nan=False) + "\n")
+    artifacts.write_summary(run_dir, summary)
     return TrainRun(run_dir, final, result, val_metrics, again)
+
+
+def _untrained_run(run_dir: Path, prep: Any, result: TrainResult, n_rows: list[int]) -> TrainRun:
+    """A run in which no epoch ended with a finite loss: no model file is written (an untrained network must never
+    be forecast from), only the configuration, the loss history and a summary that says why."""
+    artifacts.write_metrics_csv(run_dir / "metrics.csv", result.history)
+    summary = {
+        "run_dir": str(run_dir), "source": prep.panel[0].source, "series": len(prep.panel), "rows": sum(n_rows),
+        "config": prep.config.to_dict(), "stop_reason": result.stop_reason, "best_epoch": 0,
+        "epochs_run": result.epochs_run, "refit_epochs": 0,
+    }  # fmt: skip
+    artifacts.write_summary(run_dir, summary)
+    return TrainRun(run_dir, None, result, {})
 
 
 def _load_for_model(
@@ -260,7 +291,7 @@ def evaluate_run(
     report: Report | None = None,
 ) -> BacktestResult:
     """Score a checkpoint on the data after its training data (no retraining)."""
-    ckpt = ckpt_io.load(model)
+    ckpt = _load(model, report)
     panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or ())
 
@@ -279,7 +310,7 @@ def predict_run(
     report: Report | None = None,
 ) -> pd.DataFrame:
     """Forecast from a checkpoint: after its stored history, or after the data in `source`."""
-    ckpt = ckpt_io.load(model)
+    ckpt = _load(model, report)
     panel = None
     if source is not None:
         panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
@@ -309,6 +340,8 @@ def backtest_run(
         except OSError as exc:
             raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
         rundir.check_writable(Path(out))
+        for name in ("backtest.csv", "backtest.png"):
+            not_an_input(Path(out) / name, [source], "--out")
 
     def progress(k: int, n: int) -> None:
         if report is not None:
@@ -336,7 +369,7 @@ def inspect_run(
     """The model card; with `gates`, the gate trace over the last window and gates.png (in `out`, default: the
     run directory)."""
     path = ckpt_io.resolve_path(model)
-    ckpt = ckpt_io.load(path)
+    ckpt = _load(model, report)
     card = inspection.model_card(ckpt) | {"file": str(path)}
     if not gates:
         return card, None, None
@@ -345,7 +378,12 @@ def inspect_run(
         series = _load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
     gate = inspection.gate_report(ckpt, series)
     where = Path(out) if out is not None else path.parent
-    where.mkdir(parents=True, exist_ok=True)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # --out names a file (FileExistsError), or a place that cannot be written
+        raise ConfigError(f"--out {where}: cannot create the directory ({exc.strerror})") from None
+    if not where.is_dir():
+        raise ConfigError(f"--out {where}: not a directory; give a directory for gates.png")
     title = f"{gate.kind.upper()} gates over the last {len(gate.inputs)} steps" + (
         f" of {gate.series}" if gate.series else ""
     )
@@ -353,6 +391,16 @@ def inspect_run(
     return card, gate, figure
 
 
-def export_run(model: str | Path, fmt: str, out: str | Path) -> Exported:
+def export_run(model: str | Path, fmt: str, out: str | Path, report: Report | None = None) -> Exported:
     """Write a checkpoint's forecaster as an ONNX or TorchScript graph that takes raw history (export.py)."""
-    return export(ckpt_io.load(model), fmt, out)
+    output_target(out, "-o")  # before the work: a device, FIFO or directory there is refused
+    not_an_input(out, [ckpt_io.resolve_path(model)], "-o")  # never replace the model being exported
+    return export(_load(model, report), fmt, out)
+
+
+def _load(model: str | Path, report: Report | None) -> Checkpoint:
+    """Load the checkpoint `model` names; a run directory without model.pt falls back to its last.pt, and says so."""
+    path = ckpt_io.resolve_path(model)
+    if path.name == "last.pt" and Path(model).is_dir() and report is not None:
+        report(f"note: {model} has no model.pt; using {path} (the model after its last completed epoch)")
+    return ckpt_io.load(path)

@@ -26,6 +26,7 @@ from lstmcast.errors import ConfigError, DistributedError, LstmcastError, MainRa
 
 TIMEOUT_ENV = "LSTMCAST_DIST_TIMEOUT"  # seconds a collective may wait for the other ranks (default 300)
 DEFAULT_TIMEOUT = 300.0
+MAX_TIMEOUT = 1e6  # about 11.6 days; far larger values overflow timedelta and the collectives' own clocks
 TERMINATED = 143  # a worker's exit status after SIGTERM (how the launcher stops the others when one fails)
 
 T = TypeVar("T")
@@ -71,8 +72,10 @@ def timeout() -> timedelta:
         seconds = float(raw) if raw else DEFAULT_TIMEOUT
     except ValueError:
         raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: give the timeout in seconds, e.g. 300") from None
-    if seconds <= 0:
-        raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: the timeout must be positive")
+    if not 0 < seconds <= MAX_TIMEOUT:  # also NaN and inf (timedelta raised ValueError or OverflowError on them)
+        raise ConfigError(
+            f"{TIMEOUT_ENV}={raw!r}: give the timeout in seconds, more than 0 and at most {MAX_TIMEOUT:g}"
+        )
     return timedelta(seconds=seconds)
 
 

@@ -88,6 +88,58 @@ def check_training(tc: TrainConfig) -> torch.device:
     return device
 
 
+# The most weights a network may have: 800 MB in float32, about four times that while training with Adam (weights,
+# gradients, two moments). --hidden 100000 asked for 40 billion, which no allocator grants; say so before trying.
+MAX_PARAMETERS = 200_000_000
+
+
+def check_model_size(cfg: ResolvedConfig, input_size: int, future_size: int = 0, ahead: int = 0) -> int:
+    """The network's weight count, counted on the meta device (nothing allocated); a usage error above
+    MAX_PARAMETERS, naming the options that set it."""
+    with torch.device("meta"):
+        probe = LSTMRegressor(cfg.model, input_size, cfg.window.horizon, future_size, ahead)
+    count = sum(p.numel() for p in probe.parameters())
+    if count > MAX_PARAMETERS:
+        m = cfg.model
+        raise ConfigError(
+            f"--hidden {m.hidden_size} --layers {m.num_layers}: the network would have {count:,} weights "
+            f"({count * 4 / 1e9:.1f} GB, about four times that to train); at most {MAX_PARAMETERS:,}: use a smaller "
+            "--hidden or --layers"
+        )
+    return count
+
+
+def build_model(cfg: ResolvedConfig, input_size: int, future_size: int, ahead: int, device: torch.device) -> LSTMRegressor:
+    """A fresh network on `device`; a size over the bound, or memory the machine will not grant, is a usage error."""
+    count = check_model_size(cfg, input_size, future_size, ahead)
+    try:
+        return LSTMRegressor(cfg.model, input_size, cfg.window.horizon, future_size, ahead).to(device)
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        m = cfg.model
+        raise ConfigError(
+            f"--hidden {m.hidden_size} --layers {m.num_layers}: cannot allocate the network's {count:,} weights "
+            f"({count * 4 / 1e9:.2f} GB) on {device.type}; use a smaller --hidden or --layers"
+        ) from None
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception is an allocator's refusal: MemoryError, torch's CUDA OutOfMemoryError, or the
+    RuntimeError of torch's CPU allocator (it has no type of its own; its text is the only sign)."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def _out_of_memory(cfg: ResolvedConfig, batch_size: int | None) -> ConfigError:
+    m = cfg.model
+    return ConfigError(
+        f"cannot allocate the memory to train (--hidden {m.hidden_size} --layers {m.num_layers} --batch-size "
+        f"{batch_size}); use a smaller --batch-size, --hidden or --layers"
+    )
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return the generator that draws batches."""
     random.seed(seed)
@@ -199,8 +251,13 @@ def _fit(
     tc = cfg.train
     gen = seed_everything(tc.seed)
     input_size = windows.series.shape[1]
-    model = LSTMRegressor(cfg.model, input_size, cfg.window.horizon, windows.known, windows.ahead).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    model = build_model(cfg, input_size, windows.known, windows.ahead, device)
+    try:
+        opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise _out_of_memory(cfg, tc.batch_size) from None
     loss_fn = loss_function(tc.loss)
     norm = cfg.window.norm
     windows.series = windows.series.to(device)
@@ -319,6 +376,10 @@ def _fit(
                 break
     except KeyboardInterrupt:
         stop = StopReason.interrupted
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise _out_of_memory(cfg, batch_size) from None
     last_state = _copy_state(model)
     if track and stop is StopReason.interrupted and last_weights is not None:
         last_state = last_weights  # the last completed epoch: what `snapshot` describes

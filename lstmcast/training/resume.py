@@ -6,6 +6,7 @@ run was trained on (same series, rows and last timestamps), since the scalers an
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.config import RunConfig
 from lstmcast.errors import CheckpointError, ConfigError, DataError
+from lstmcast.files import regular_input
 from lstmcast.io.data import Series
 
 STATE_KEYS = ("epoch", "epochs", "best_val", "best_epoch", "bad_epochs", "optimizer", "best_state", "rng", "history")
@@ -43,8 +45,11 @@ def load_point(
     if not run_dir.is_dir():
         raise ConfigError(f"--resume {run_dir}: not a run directory (give the directory that holds last.pt)")
     last = run_dir / "last.pt"
-    if not last.is_file():
+    if not os.path.lexists(last):
+        if (run_dir / "summary.json").is_file():
+            raise CheckpointError(f"--resume {run_dir}: no last.pt: that run saved no model (see its summary.json)")
         raise CheckpointError(f"--resume {run_dir}: no last.pt in this directory; is it a run directory?")
+    regular_input(last, CheckpointError, "it must be the checkpoint training wrote")  # not a FIFO, device or loop
     ckpt, state = ckpt_io.load_resumable(last)
     if state is None:
         raise CheckpointError(

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lstmcast.files import output_target
+
 MAX_PANELS = 8  # beyond this the heatmaps get too flat to read; the caller picks a layer or a direction
 _TANH_GATES = ("cell", "new")  # candidates in [-1, 1]; every other gate is a sigmoid in [0, 1]
 
@@ -88,7 +90,7 @@ def gates_figure(
 
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    fig.savefig(output_target(path, ""))
     plt.close(fig)
     return path
 

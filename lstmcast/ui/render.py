@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from lstmcast.files import output_target
 
 
 def error_console() -> Console:
@@ -152,7 +155,7 @@ def _figure(size: tuple[float, float]) -> tuple[Any, Any, Any]:
 
 def _save(fig: Any, plt: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(output_target(path, ""))  # a FIFO or device under that name would hang or vanish the figure
     plt.close(fig)
     return path
 
@@ -166,7 +169,7 @@ def series_table(
     for m in models:
         table.add_column(m, justify="right")
     for sid, values in list(rows.items())[:limit]:
-        table.add_row(str(sid), *(_fmt(values.get(m, float("nan"))) for m in models))
+        table.add_row(escape(str(sid)), *(_fmt(values.get(m, float("nan"))) for m in models))  # ids are data
     if len(rows) > limit:
         table.add_row(f"... {len(rows) - limit} more", *("" for _ in models))
     console.print(table)
@@ -236,6 +239,7 @@ def model_card(console: Console, card: Mapping[str, Any]) -> None:
     """The model card as a rich panel."""
     from rich.panel import Panel as RichPanel
 
+    card = _escaped(card)  # its strings come from the file (paths, column names): never markup
     cfg, schema = card["config"], card["schema"]
     w, m, t = cfg["window"], cfg["model"], cfg["train"]
     layout = card["layout"]
@@ -252,7 +256,8 @@ def model_card(console: Console, card: Mapping[str, Any]) -> None:
         + (f"; calendar {', '.join(layout['cycles'])}" if layout["cycles"] else ""),
         f"[bold]training[/]    epochs {t['epochs']}, batch {t['batch_size']}, lr {t['lr']}, loss {t['loss']}, seed {t['seed']}; "
         f"stopped: {card['training'].get('stop_reason')} (best epoch {card['training'].get('best_epoch')})",
-        f"[bold]data[/]        {schema.get('source')}: target {schema.get('target')!r}, time {schema.get('time_col')!r}, "
+        f"[bold]data[/]        {schema.get('source')}: target {_quoted(schema.get('target'))}, "
+        f"time {_quoted(schema.get('time_col'))}, "
         f"frequency {schema.get('freq')}, {card['series']} series",
         f"[bold]span[/]        {schema.get('first_time')} .. {schema.get('last_time')} (validation from {schema.get('split_time')})",
     ]
@@ -269,6 +274,22 @@ def model_card(console: Console, card: Mapping[str, Any]) -> None:
     )
     lines.append(f"[bold]intervals[/]   {'conformal calibration stored' if card['intervals'] else 'none'}")
     console.print(RichPanel("\n".join(lines), title="lstmcast model card", expand=False))
+
+
+def _quoted(value: Any) -> str:
+    """repr-like quotes for an already escaped string (repr would double the escaping backslash)."""
+    return "None" if value is None else f"'{value}'"
+
+
+def _escaped(value: Any) -> Any:
+    """Every string in a nested mapping or list escaped for rich markup."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, Mapping):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def gate_summary(
