@@ -349,19 +349,23 @@ def resolve_window(asked: WindowConfig, n_rows: int, season: int, shortest: int 
     return ResolvedWindow(**(_fields_of(asked) | fixed))
 
 
-def resolve_train(asked: TrainConfig, n_windows: int) -> ResolvedTrain:
-    """Fix batch size, epochs and patience left open (defaults.training_sizes) for `n_windows` training windows."""
+def resolve_train(asked: TrainConfig, n_windows: int, n_series: int = 1) -> ResolvedTrain:
+    """Fix batch size, epochs and patience left open (defaults.training_sizes) for `n_windows` training windows
+    of `n_series` series."""
     batch, epochs, patience = defaults.training_sizes(
-        n_windows, asked.batch_size, asked.epochs, asked.patience, asked.steps_per_epoch
+        n_windows, asked.batch_size, asked.epochs, asked.patience, asked.steps_per_epoch, n_series
     )
     return ResolvedTrain(**(_fields_of(asked) | {"batch_size": batch, "epochs": epochs, "patience": patience}))
 
 
-def resolve(asked: RunConfig, window: ResolvedWindow, n_windows: int, data: DataConfig | None = None) -> ResolvedConfig:
-    """The asked settings with the resolved window sizes and the training sizes for `n_windows` training windows."""
+def resolve(
+    asked: RunConfig, window: ResolvedWindow, n_windows: int, data: DataConfig | None = None, n_series: int = 1
+) -> ResolvedConfig:
+    """The asked settings with the resolved window sizes and the training sizes for `n_windows` training windows
+    of `n_series` series."""
     return ResolvedConfig(
         data=asked.data if data is None else data,
         window=window,
         model=asked.model,
-        train=resolve_train(asked.train, n_windows),
+        train=resolve_train(asked.train, n_windows, n_series),
     )

@@ -35,12 +35,15 @@ COMBINE_SEASON = 12
 # Window passes a default run aims at (about a minute on one CPU core for this model size), whatever the series'
 # length: short series get many epochs of small batches, long ones a few epochs of large batches.
 SAMPLE_BUDGET = 60_000
-# More data earns more passes: about EPOCHS_AIM epochs, between SAMPLE_BUDGET and SAMPLE_MAX window passes (a
-# panel of short series, M3 quarterly's 30,000 windows, underfits on 60,000 passes: relative MASE 0.82 -> 0.74).
+# More series earn more passes: about EPOCHS_AIM epochs, at most SAMPLE_BUDGET per series and SAMPLE_MAX in all. A
+# panel of short series underfits on 60,000 (M3 quarterly's 30,000 windows: relative MASE 0.82 -> 0.74 with 20
+# epochs); the windows of one long series overlap and repeat each other, and more passes over them only overfit
+# (jfk_temp: 0.995 with 60,000 passes, 1.22 with 20 epochs).
 EPOCHS_AIM = 20
 SAMPLE_MAX = 480_000
 BATCH_SHARE = 16  # --batch-size: n_windows / 16 rounded to a power of two ...
-BATCH_MIN, BATCH_MAX = 16, 256  # ... within [16, 256]
+BATCH_MIN, BATCH_MAX = 16, 128  # ... within [16, 128] ...
+BATCH_MAX_PANEL = 256  # ... and up to 256 when the budget grows beyond SAMPLE_BUDGET (panels of many series)
 EPOCHS_MIN, EPOCHS_MAX = 4, 400  # --epochs: the window passes above, within [4, 400]
 PATIENCE_SHARE = 5  # --patience: a fifth of the epochs ...
 PATIENCE_MIN = 5  # ... at least 5
@@ -132,22 +135,31 @@ def refits(n_windows: int, val_rows: int, rows: int) -> bool:
     return n_windows < REFIT_BELOW or (val_rows >= REFIT_VAL_SHARE * rows and n_windows < REFIT_MAX)
 
 
-def training_sizes(
-    n_windows: int, batch_size: int | None, epochs: int | None, patience: int | None, steps_per_epoch: int | None
-) -> tuple[int, int, int]:
-    """(batch_size, epochs, patience): the given ones kept, the others from the number of training windows.
+def sample_passes(n_windows: int, n_series: int = 1) -> int:
+    """The window passes a default run aims at: SAMPLE_BUDGET, or for a panel about EPOCHS_AIM epochs, at most
+    SAMPLE_BUDGET per series and SAMPLE_MAX in all."""
+    return max(SAMPLE_BUDGET, min(EPOCHS_AIM * n_windows, SAMPLE_BUDGET * n_series, SAMPLE_MAX))
 
-    batch: n_windows / 16 rounded to a power of two, within [16, 256]; epochs: 20 epochs' window passes but at least
-    SAMPLE_BUDGET and at most SAMPLE_MAX, within [4, 400] (with --steps-per-epoch, the capped epoch counts);
+
+def training_sizes(
+    n_windows: int, batch_size: int | None, epochs: int | None, patience: int | None, steps_per_epoch: int | None,
+    n_series: int = 1,
+) -> tuple[int, int, int]:  # fmt: skip
+    """(batch_size, epochs, patience): the given ones kept, the others from the number of training windows and
+    series.
+
+    batch: n_windows / 16 rounded to a power of two, within [16, 128] (256 for a budget beyond SAMPLE_BUDGET);
+    epochs: sample_passes window passes, within [4, 400] (with --steps-per-epoch, the capped epoch counts);
     patience: a fifth of the epochs, at least 5.
     """
+    passes = sample_passes(n_windows, n_series)
     if batch_size is None:
-        batch_size = int(min(BATCH_MAX, max(BATCH_MIN, 2 ** round(math.log2(max(n_windows, 1) / BATCH_SHARE)))))
+        most = BATCH_MAX_PANEL if passes > SAMPLE_BUDGET else BATCH_MAX
+        batch_size = int(min(most, max(BATCH_MIN, 2 ** round(math.log2(max(n_windows, 1) / BATCH_SHARE)))))
     if epochs is None:
         per_epoch = n_windows
         if steps_per_epoch is not None:
             per_epoch = min(per_epoch, steps_per_epoch * batch_size)
-        passes = min(SAMPLE_MAX, max(SAMPLE_BUDGET, EPOCHS_AIM * per_epoch))
         epochs = int(min(EPOCHS_MAX, max(EPOCHS_MIN, math.ceil(passes / max(per_epoch, 1)))))
     if patience is None:
         patience = max(PATIENCE_MIN, epochs // PATIENCE_SHARE)

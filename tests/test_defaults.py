@@ -43,9 +43,10 @@ def test_the_training_rows_state_the_training_rules() -> None:
     rows = table_rows()
     sizes = rows["`--batch-size`, `--epochs`"]
     assert f"batch n/{defaults.BATCH_SHARE} within [{defaults.BATCH_MIN}, {defaults.BATCH_MAX}]" in sizes
-    assert f"about {defaults.EPOCHS_AIM} epochs of window passes" in sizes
-    assert f"at least {defaults.SAMPLE_BUDGET:,} and at most {defaults.SAMPLE_MAX:,} window passes" in sizes
-    assert f"within [{defaults.EPOCHS_MIN}, {defaults.EPOCHS_MAX}]" in sizes
+    assert f"({defaults.BATCH_MAX_PANEL} for a panel whose budget exceeds {defaults.SAMPLE_BUDGET:,})" in sizes
+    assert f"epochs for about {defaults.SAMPLE_BUDGET:,} window passes" in sizes
+    assert f"about {defaults.EPOCHS_AIM} epochs of passes, at most {defaults.SAMPLE_BUDGET:,} per series" in sizes
+    assert f"and {defaults.SAMPLE_MAX:,} in all, within [{defaults.EPOCHS_MIN}, {defaults.EPOCHS_MAX}]" in sizes
     patience = rows["`--patience`"]
     fifth = next(words for words, n in SHARES.items() if n == defaults.PATIENCE_SHARE)
     assert patience.startswith(f"{fifth} of the epochs, at least {defaults.PATIENCE_MIN}")
@@ -85,6 +86,18 @@ def test_resolving_applies_the_stated_training_rules(n_windows: int) -> None:
     t = resolve_train(TrainConfig(), n_windows)
     assert defaults.BATCH_MIN <= t.batch_size <= defaults.BATCH_MAX and t.batch_size & (t.batch_size - 1) == 0
     assert defaults.EPOCHS_MIN <= t.epochs <= defaults.EPOCHS_MAX
+    if defaults.EPOCHS_MIN < t.epochs < defaults.EPOCHS_MAX:  # one series: the plain budget of window passes
+        assert (t.epochs - 1) * n_windows < defaults.SAMPLE_BUDGET <= t.epochs * n_windows
+
+
+@pytest.mark.parametrize(("n_windows", "n_series", "epochs", "batch"), [
+    (30_000, 756, 16, 256),  # M3 quarterly: 480,000 passes in all
+    (10_000, 645, 20, 256),  # M3 yearly: 20 epochs
+    (440, 8, 137, 32),  # aus_accommodation: a small panel keeps the plain budget
+])  # fmt: skip
+def test_panels_of_many_series_get_more_passes(n_windows: int, n_series: int, epochs: int, batch: int) -> None:
+    t = resolve_train(TrainConfig(), n_windows, n_series)
+    assert (t.epochs, t.batch_size) == (epochs, batch)
     assert t.patience == max(defaults.PATIENCE_MIN, t.epochs // defaults.PATIENCE_SHARE)
 
 

@@ -115,7 +115,7 @@ def prepare(data: Series | list[Series], cfg: RunConfig, report: Report | None =
     windows = make_panel_windows(parts, window, n_trains, known=layout.known, ahead=layout.known_ahead)
     first = panel[0]
     data_cfg = replace(cfg.data, target=cfg.data.target or first.target, time_col=first.time_col)
-    resolved = resolve(cfg, window, len(windows.train_starts), data_cfg)
+    resolved = resolve(cfg, window, len(windows.train_starts), data_cfg, len(panel))
     return Prepared(resolved, panel, scaling, windows, n_trains, layout, cfg)
 
 
