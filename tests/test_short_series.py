@@ -207,3 +207,17 @@ def test_series_too_short_to_hold_out_a_validation_part_still_train_and_forecast
     summary = json.loads((tmp_path / "q" / "summary.json").read_text())
     flags = {row["id"]: row["lstm_beats_snaive"] for row in summary["combination"]["per_series"]}
     assert all(flags[panel[k].id] is None for k in short)
+
+
+def test_backtest_folds_blend_theta_as_train_does(yearly: list) -> None:
+    from lstmcast.training.fitting import fit_series
+
+    fitted = fit_series(yearly, config())
+    assert len(fitted.weights) == 1 and fitted.weights[0] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    values, _ = fitted.forecast_bands(yearly, 6)
+    p, w = fitted.prep, fitted.weights[0]
+    lstm, _ = forecast_with_bands(fitted.models[0], p.scaling, p.layout, p.config.window, yearly, range(16), 6)
+    theta = np.stack([Theta.fit(s.values, 1).forecast(6) for s in yearly])
+    np.testing.assert_allclose(values, w * lstm + (1 - w) * theta, rtol=1e-6)
+    off = fit_series(yearly, config().replace(train=TrainConfig(epochs=2, seed=0, device="cpu", combine="off")))
+    assert off.weights == [1.0]

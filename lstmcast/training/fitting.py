@@ -4,7 +4,7 @@ the windows over all series, train one global model (or an ensemble of seeds) wi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -14,11 +14,12 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.forecasting.forecast import Bands, forecast_with_bands
 from lstmcast.io.data import Series, season_length
 from lstmcast.nn.model import LSTMRegressor
+from lstmcast.nn.theta import Theta, blend_bands
 from lstmcast.prep.features import Layout, calendar_cycles, channels
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows, check_length, make_panel_windows, rows_needed
 from lstmcast.training.loop import EpochCallback, TrainResult
-from lstmcast.training.run import train_model
+from lstmcast.training.run import Holdout, train_model
 
 Report = Callable[[str], None]
 
@@ -124,6 +125,7 @@ class Fitted:
     prep: Prepared
     results: list[TrainResult]
     tables: list[np.ndarray]  # each member's interval calibration (intervals.calibrate)
+    weights: list[float] = field(default_factory=list)  # each member's LSTM share against Theta (1: the LSTM alone)
 
     @property
     def config(self) -> ResolvedConfig:
@@ -134,13 +136,18 @@ class Fitted:
         return [r.model for r in self.results]
 
     def forecast_bands(self, panel: list[Series], steps: int, levels: Sequence[float] = ()) -> tuple[np.ndarray, Bands]:
-        """Forecasts (S, steps) and conformal intervals {level: (lo, hi)}: medians over the ensemble."""
+        """Forecasts (S, steps) and conformal intervals {level: (lo, hi)}: medians over the ensemble, each member
+        blended with Theta fitted on each series by its weight (as `train` forecasts)."""
         w, p = self.config.window, self.prep
         rows = [p.ids.index(s.id) if s.id in p.ids else i for i, s in enumerate(panel)]
-        runs = [
-            forecast_with_bands(m, p.scaling, p.layout, w, panel, rows, steps, table, levels)
-            for m, table in zip(self.models, self.tables)
-        ]
+        weights = self.weights or [1.0] * len(self.models)
+        partner = None
+        if min(weights) < 1.0:
+            partner = np.stack([Theta.fit(s.values, w.season).forecast(steps) for s in panel])  # (S, steps)
+        runs = []
+        for m, table, weight in zip(self.models, self.tables, weights):
+            run = forecast_with_bands(m, p.scaling, p.layout, w, panel, rows, steps, table, levels)
+            runs.append(run if partner is None else blend_bands(weight, run[0], run[1], partner))
         values = np.median(np.stack([r[0] for r in runs]), axis=0)
         bands = {
             lv: (
@@ -165,11 +172,15 @@ def fit_series(
     Each member is trained by run.train_model: calibrated on its first fit, whose validation errors are held out;
     its refit on every window (see loop.refit), when it completes, is the model that forecasts."""
     prep = prepare(data, cfg, report)
-    finals, tables = [], []
+    holdout = Holdout([s.values for s in prep.panel], prep.scaling)
+    finals, tables, weights = [], [], []
     for k in range(max(1, ensemble or 1)):
         member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
-        trained = train_model(prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None)
+        trained = train_model(
+            prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None, holdout=holdout
+        )
         assert trained.table is not None  # calibrated: train_model's default
         tables.append(trained.table)
         finals.append(trained.kept)
-    return Fitted(prep, finals, tables)
+        weights.append(trained.weight)
+    return Fitted(prep, finals, tables, weights)
