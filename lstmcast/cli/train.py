@@ -129,9 +129,18 @@ def _run_training(
     console = _console()
     report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
+
+        def show(log: Any, model: Any, improved: bool) -> None:
+            if log.phase != bar.phase:
+                bar.start_phase(log.phase, log.epochs)
+            bar.update(
+                log.epoch, log.train_loss, log.val_loss, log.epochs, improved=improved, patience=log.patience,
+                seconds=log.seconds,
+            )  # fmt: skip
+
         run = pipeline.train_run(
             data, cfg, out=out, project=project, name=name, stdin=sys.stdin.buffer, report=report, resume=resume,
-            on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss, log.epochs),
+            on_epoch_end=show, on_refit_epoch=show,
         )  # fmt: skip
     res = run.result
     if not quiet:

@@ -72,12 +72,16 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def write_metrics_csv(path: Path, history: list[EpochLog]) -> None:
+def write_metrics_csv(path: Path, history: list[EpochLog], refit: list[EpochLog] | None = None) -> None:
+    """One row per epoch: the first fit's (phase fit), then the final refit's on every window (phase refit, no
+    validation loss: its val_loss is empty)."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
-        for h in history:
-            w.writerow([h.epoch, f"{h.train_loss:.6g}", f"{h.val_loss:.6g}", f"{h.lr:.6g}", f"{h.seconds:.4f}"])
+        w.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds", "phase"])
+        for phase, logs in (("fit", history), ("refit", refit or [])):
+            for h in logs:
+                val = "" if phase == "refit" else f"{h.val_loss:.6g}"
+                w.writerow([h.epoch, f"{h.train_loss:.6g}", val, f"{h.lr:.6g}", f"{h.seconds:.4f}", phase])
 
 
 def backtest_figure(path: Path, result: BacktestResult) -> None:

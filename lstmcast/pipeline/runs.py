@@ -29,6 +29,7 @@ from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Combination, Theta
 from lstmcast.pipeline import artifacts, inspection, rundir
 from lstmcast.pipeline.inspection import GateReport
+from lstmcast.pipeline.setup import describe_setup
 from lstmcast.training import distributed
 from lstmcast.training.fitting import prepare
 from lstmcast.training.loop import (
@@ -104,10 +105,12 @@ def train_run(
     report: Report | None = None,
     on_epoch_end: EpochCallback | None = None,
     resume: ResumePoint | None = None,
+    on_refit_epoch: EpochCallback | None = None,
 ) -> TrainRun:
     """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
     config.toml: the resolved configuration). With `resume` (resume.load_point, whose config `cfg` should be),
-    go on training in that run directory from its last.pt; `source` must be the run's data.
+    go on training in that run directory from its last.pt; `source` must be the run's data. `report` hears the
+    resolved set-up first (setup.describe_setup); on_refit_epoch: each epoch of the final refit, if one runs.
 
     In a distributed job (torchrun, or `train --nproc`: see distributed.py) every rank loads and windows the
     data and trains its shard; rank 0 alone creates the run directory and writes every file."""
@@ -116,7 +119,7 @@ def train_run(
         raise ConfigError("a distributed run reads DATA in every process: give a file, not - (standard input)")
     group = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group)
+        return _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group, on_refit_epoch)
     finally:
         distributed.teardown()
 
@@ -124,10 +127,18 @@ def train_run(
 def _train(
     source: str | Path, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
     report: Report | None, on_epoch_end: EpochCallback | None, resume: ResumePoint | None, group: distributed.Group,
+    on_refit_epoch: EpochCallback | None = None,
 ) -> TrainRun:  # fmt: skip
     panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
+    if report is not None and group.is_main:
+        threads = cfg.train.threads or torch.get_num_threads()
+        device = distributed.train_device(resolve_device(cfg.train.device), group).type
+        report(describe_setup(
+            cfg, series=len(prep.panel), windows=len(windows.train_starts), device=device, threads=threads,
+            freq=prep.panel[0].freq,
+        ))  # fmt: skip
     lookback, horizon = cfg.window.lookback, cfg.window.horizon
     if resume is not None:
         check_same_data(resume, prep.panel, str(source))
@@ -168,7 +179,7 @@ def _train(
     trained = train_model(
         windows, cfg, on_epoch_end=save_each_epoch, on_state=lambda state: pending.update(state=state),
         resume=None if resume is None else resume.state, after_fit=validate_first_fit, report=report,
-        holdout=Holdout([s.values for s in prep.panel], prep.scaling),
+        holdout=Holdout([s.values for s in prep.panel], prep.scaling), on_refit_epoch=on_refit_epoch,
     )  # fmt: skip
     result, again, kept, table = trained.first, trained.refit, trained.kept, trained.table
     val_metrics, per_series = scored["metrics"], scored["per_series"]
@@ -198,11 +209,12 @@ def _train(
     if result.best_epoch > 0:
         ckpt_io.save(final, run_dir / "model.pt")
     ckpt_io.save(final, run_dir / "last.pt", state=result.last_state, train_state=result.train_state)
-    artifacts.write_metrics_csv(run_dir / "metrics.csv", history)
+    refit_history = [] if again is None else again.history
+    artifacts.write_metrics_csv(run_dir / "metrics.csv", history, refit_history)
     if history:
         render.loss_figure(
             run_dir / "loss.png", [h.epoch for h in history], [h.train_loss for h in history],
-            [h.val_loss for h in history], result.best_epoch,
+            [h.val_loss for h in history], result.best_epoch, [h.train_loss for h in refit_history],
         )  # fmt: skip
     artifacts.forecast_figure(run_dir / "forecast.png", per_series, horizon)
     summary = {

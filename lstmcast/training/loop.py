@@ -41,6 +41,8 @@ class EpochLog:
     lr: float
     seconds: float
     epochs: int = 0  # the planned number of epochs
+    patience: int = 0  # the early-stopping patience (epochs without validation gain)
+    phase: str = "fit"  # fit: early stopping on the validation windows; refit: every window (see refit)
 
 
 @dataclass
@@ -163,6 +165,7 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     on_state: StateCallback | None = None,
     resume: dict[str, Any] | None = None,
+    phase: str = "fit",
 ) -> TrainResult:
     """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept.
 
@@ -282,7 +285,9 @@ def _fit(
             )
             train_loss = train_total / max(n_seen, 1)
             val_loss = val_total / n_val if n_val else float("nan")
-            log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
+            log = EpochLog(
+                epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs, patience, phase
+            )
             history.append(log)
             if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validating)):
                 stop = StopReason.non_finite
@@ -331,7 +336,8 @@ def _fit(
 
 
 def refit(
-    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None
+    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None,
+    on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult | None:
     """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
     epochs that `first` (trained with early stopping on that validation part) found best.
@@ -353,7 +359,8 @@ def refit(
         report(
             f"refitting on all {len(every.train_starts)} windows (the validation part too) for {first.best_epoch} epochs"
         )
-    return fit(every, replace(cfg, train=replace(cfg.train, epochs=first.best_epoch)))
+    refit_cfg = replace(cfg, train=replace(cfg.train, epochs=first.best_epoch))
+    return fit(every, refit_cfg, on_epoch_end=on_epoch_end, phase="refit")
 
 
 def kept_result(first: TrainResult, again: TrainResult | None) -> TrainResult:
