@@ -48,6 +48,15 @@ LevelOpt = Annotated[
 ]
 
 
+ClipZeroOpt = Annotated[
+    bool,
+    typer.Option(
+        "--clip-zero/--no-clip-zero",
+        help="Clip the intervals of series never negative in the training data at zero.",
+    ),
+]
+
+
 class OutFormat(str, Enum):
     csv = "csv"
     json = "json"

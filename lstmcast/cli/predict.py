@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from lstmcast.cli.options import Fill, FillOpt, LevelOpt, ModelOpt, OptDataArg, OutFormat, TargetOpt, TimeOpt
+from lstmcast.cli.options import (
+    ClipZeroOpt,
+    Fill,
+    FillOpt,
+    LevelOpt,
+    ModelOpt,
+    OptDataArg,
+    OutFormat,
+    TargetOpt,
+    TimeOpt,
+)
 from lstmcast.cli.output import _console, _note, _write_frame
 from lstmcast.cli.program import app
 
@@ -27,6 +37,7 @@ def predict(
     target: TargetOpt = None,
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
+    clip_zero: ClipZeroOpt = True,
 ) -> None:
     """Forecast the steps after the model's stored history, or after DATA (file or -). Writes CSV to stdout:
     timestamp,forecast (id,timestamp,forecast for panels)."""
@@ -35,6 +46,6 @@ def predict(
     console = _console()
     frame = pipeline.predict_run(
         model, data, horizon=horizon, ids=ids, levels=level, target=target, time_col=time_col, fill=fill.value,
-        stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg),
+        stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg), clip=clip_zero,
     )  # fmt: skip
     _write_frame(frame, format)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from lstmcast.cli.options import (
+    ClipZeroOpt,
     ConfigOpt,
     DataArg,
     Fill,
@@ -41,6 +42,7 @@ def backtest(
         bool, typer.Option("--local", help="A panel: one model per series instead of one global model.")
     ] = False,
     level: LevelOpt = None,
+    clip_zero: ClipZeroOpt = True,
     format: ReportFormatOpt = ReportFormat.table,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")
@@ -57,7 +59,7 @@ def backtest(
     report = None if quiet else (lambda msg: _note(console, msg))
     result = pipeline.backtest_run(
         data, _resolved_config(ctx, opts, config), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
-        stdin=sys.stdin.buffer, report=report,
+        stdin=sys.stdin.buffer, report=report, clip=clip_zero,
     )  # fmt: skip
     title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"
     _show_scores(result, format, quiet, title)
@@ -73,6 +75,7 @@ def evaluate(
     step: StepOpt = None,
     season: SeasonOpt = None,
     level: LevelOpt = None,
+    clip_zero: ClipZeroOpt = True,
     format: ReportFormatOpt = ReportFormat.table,
     target: TargetOpt = None,
     time_col: TimeOpt = None,
@@ -85,7 +88,7 @@ def evaluate(
     console = _console()
     result = pipeline.evaluate_run(
         model, data, horizon=horizon, step=step, season=season, levels=level, target=target, time_col=time_col, fill=fill.value,
-        stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: _note(console, msg)),
+        stdin=sys.stdin.buffer, report=None if quiet else (lambda msg: _note(console, msg)), clip=clip_zero,
     )  # fmt: skip
     title = f"Evaluation of {model} on {result.series.source}: {len(result.folds)} origins after the training data"
     _show_scores(result, format, quiet, title)

@@ -25,6 +25,7 @@ from lstmcast.evaluation.metrics import (
     seasonal_naive_bands,
 )
 from lstmcast.forecasting.forecast import Bands, check_compatible, forecast_series
+from lstmcast.forecasting.intervals import clip_at_zero, never_negative
 from lstmcast.io.data import Series, season_length
 from lstmcast.training.fitting import check_panel, fit_series
 
@@ -162,9 +163,11 @@ def score_folds(
     forecaster: Forecaster,
     on_fold: Callable[[int, int], None] | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
 ) -> list[Fold]:
     """For each fold k, forecast every series from its origin starts[k][i] (None: not in this fold); score the
-    points and, for each level, the intervals of lstmcast and of seasonal naive (coverage and MSIS)."""
+    points and, for each level, the intervals of lstmcast and of seasonal naive (coverage and MSIS). With `clip`,
+    the intervals of a series never negative before the origin are clipped at zero (intervals.clip_at_zero)."""
     results = []
     for k, fold_starts in enumerate(starts, start=1):
         if on_fold is not None:
@@ -177,6 +180,7 @@ def score_folds(
             past, actual = s.values[:origin], s.values[origin : origin + horizon]
             forecasts = {"lstmcast": preds[j]} | {name: fn(past, horizon, season) for name, fn in BASELINES.items()}
             scores = {name: point_metrics(actual, p, past, season) for name, p in forecasts.items()}
+            nonnegative = clip and never_negative(past)
             for level in levels:
                 tag = level_tag(level)
                 own = (bands[level][0][j], bands[level][1][j])
@@ -184,6 +188,7 @@ def score_folds(
                     ("lstmcast", own),
                     ("seasonal naive", seasonal_naive_bands(past, horizon, season, level)),
                 ):
+                    lo, hi = clip_at_zero(lo, hi, nonnegative)
                     scores[name][f"coverage_{tag}"] = coverage(actual, lo, hi)
                     scores[name][f"msis_{tag}"] = msis(actual, lo, hi, level, past, season)
                     if name == "lstmcast":
@@ -206,6 +211,7 @@ def backtest(
     on_fold: Callable[[int, int], None] | None = None,
     report: Callable[[str], None] | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
     local: bool = False,
 ) -> BacktestResult:
     """Train on everything before each origin (scalers fitted there only) and forecast the next horizon.
@@ -251,7 +257,7 @@ def backtest(
             full[level] = (lo_all, hi_all)
         return _fill_skipped(out, full, pasts, horizon, m)
 
-    folds_ = score_folds(series, starts, horizon, m, train_and_forecast, on_fold, levels)
+    folds_ = score_folds(series, starts, horizon, m, train_and_forecast, on_fold, levels, clip)
     return BacktestResult(series, cfg, m, folds_, tuple(levels))
 
 
@@ -275,6 +281,7 @@ def evaluate(
     step: int | None = None,
     season: int | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
 ) -> BacktestResult:
     """Score a trained model on the part of each series after its training data, rolling the origin forward.
 
@@ -310,5 +317,5 @@ def evaluate(
         return forecast_series(ckpt, pasts, horizon, levels)
 
     return BacktestResult(
-        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels), tuple(levels)
+        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels, clip), tuple(levels)
     )

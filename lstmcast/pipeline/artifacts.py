@@ -35,6 +35,8 @@ def schema(prep: Prepared) -> dict[str, Any]:
         "train_rows": prep.n_trains[0],
         "series": len(prep.panel),
         "source": first.source,
+        # per series: never negative in the training part (then predict clips its intervals at zero)
+        "nonnegative": [bool(np.nanmin(s.values[:n]) >= 0) for s, n in zip(prep.panel, prep.n_trains)],
     }
 
 

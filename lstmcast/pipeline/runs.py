@@ -270,11 +270,13 @@ def evaluate_run(
     fill: str = "interpolate",
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
+    clip: bool = True,
 ) -> BacktestResult:
-    """Score a checkpoint on the data after its training data (no retraining)."""
+    """Score a checkpoint on the data after its training data (no retraining). `clip`: intervals of series never
+    negative before each origin are clipped at zero."""
     ckpt = ckpt_io.load(model)
     panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
-    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or ())
+    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or (), clip=clip)
 
 
 def predict_run(
@@ -289,14 +291,16 @@ def predict_run(
     fill: str = "interpolate",
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
+    clip: bool = True,
 ) -> pd.DataFrame:
-    """Forecast from a checkpoint: after its stored history, or after the data in `source`."""
+    """Forecast from a checkpoint: after its stored history, or after the data in `source`. `clip`: intervals of
+    series never negative in the training data are clipped at zero."""
     ckpt = ckpt_io.load(model)
     panel = None
     if source is not None:
         panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
-    return forecast(ckpt, panel, horizon, report, ids, levels or ())
+    return forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
 
 
 def backtest_run(
@@ -312,8 +316,10 @@ def backtest_run(
     out: Path | None = None,
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
+    clip: bool = True,
 ) -> BacktestResult:
-    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv and backtest.png there."""
+    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv and backtest.png there.
+    `clip`: intervals of series never negative before each origin are clipped at zero."""
     panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     if out is not None:
         try:
@@ -328,7 +334,7 @@ def backtest_run(
 
     result = backtest(
         panel, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress, report=report,
-        levels=levels or (), local=local,
+        levels=levels or (), local=local, clip=clip,
     )  # fmt: skip
     if out is not None:
         artifacts.write_records(Path(out) / "backtest.csv", result.records())
