@@ -45,7 +45,7 @@ def backtest(
     clip_zero: ClipZeroOpt = True,
     format: ReportFormatOpt = ReportFormat.table,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv and backtest.png.")
+        Path | None, typer.Option("--out", "-o", help="Directory for backtest.csv (scores), forecasts.csv (every fold's forecasts) and backtest.png.")
     ] = None,
     config: ConfigOpt = None,
     opts: dict[str, Any] | None = None,

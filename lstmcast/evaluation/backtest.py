@@ -50,6 +50,7 @@ class Fold:
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
     scores: dict[str, dict[str, float]]
+    cutoff: str | int | None = None  # the time of the last observation before the origin (what the forecast saw)
 
 
 def level_tag(level: float) -> str:
@@ -140,6 +141,25 @@ class BacktestResult:
         return rows
 
 
+    def forecast_records(self) -> list[dict]:
+        """The forecasts themselves, one row per series, fold and forecast point: `id` (panels), `fold`, `cutoff`
+        (the last time the forecast saw), `timestamp`, `actual`, `forecast` (lstmcast), its `lo_P`/`hi_P` bounds,
+        then each baseline's forecast (statsforecast's cross_validation layout)."""
+        rows = []
+        panel = len(self.ids) > 1
+        tags = [level_tag(lv) for lv in sorted(set(self.levels))]
+        bounds = [f"{side}_{tag}" for tag in tags for side in ("lo", "hi")]
+        for f in self.folds:
+            for i, t in enumerate(f.times):
+                row: dict = {"id": f.series} if panel else {}
+                row |= {"fold": f.fold, "cutoff": f.cutoff, "timestamp": t, "actual": float(f.actual[i])}
+                row["forecast"] = float(f.forecasts["lstmcast"][i])
+                row |= {k: float(f.forecasts[k][i]) for k in bounds if k in f.forecasts}
+                row |= {name.replace(" ", "_"): float(f.forecasts[name][i]) for name in BASELINES}
+                rows.append(row)
+        return rows
+
+
 def _gmean(values: Sequence[float]) -> float:
     good = [v for v in values if v > 0 and math.isfinite(v)]
     return math.exp(sum(math.log(v) for v in good) / len(good)) if good else float("nan")
@@ -196,7 +216,7 @@ def score_folds(
                 for name in ("naive", "drift"):
                     scores[name][f"coverage_{tag}"] = scores[name][f"msis_{tag}"] = float("nan")
             times = [_time(s, i) for i in range(origin, origin + horizon)]
-            results.append(Fold(s.id, k, origin, times, actual, forecasts, scores))
+            results.append(Fold(s.id, k, origin, times, actual, forecasts, scores, _time(s, origin - 1)))
     return results
 
 

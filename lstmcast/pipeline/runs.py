@@ -318,7 +318,8 @@ def backtest_run(
     report: Report | None = None,
     clip: bool = True,
 ) -> BacktestResult:
-    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv and backtest.png there.
+    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv (scores), forecasts.csv (every
+    fold's forecasts) and backtest.png there.
     `clip`: intervals of series never negative before each origin are clipped at zero."""
     panel = load_panel(source, cfg.data, stdin=stdin, report=report)
     if out is not None:
@@ -338,6 +339,7 @@ def backtest_run(
     )  # fmt: skip
     if out is not None:
         artifacts.write_records(Path(out) / "backtest.csv", result.records())
+        artifacts.write_records(Path(out) / "forecasts.csv", result.forecast_records())
         artifacts.backtest_figure(Path(out) / "backtest.png", result)
     return result
 
