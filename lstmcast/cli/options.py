@@ -62,7 +62,9 @@ class OutFormat(str, Enum):
     json = "json"
 
 
-DataArg = Annotated[str, typer.Argument(help="CSV file (.csv or .csv.gz), or - to read standard input.")]
+DataArg = Annotated[
+    str, typer.Argument(help="CSV file (.csv or .csv.gz), Parquet file (.parquet), or - to read CSV from standard input.")
+]
 OptDataArg = Annotated[
     str | None, typer.Argument(help="Recent data to forecast from (file or -); default: the stored history.")
 ]

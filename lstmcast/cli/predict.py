@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +39,16 @@ def predict(
     time_col: TimeOpt = None,
     fill: FillOpt = Fill.interpolate,
     clip_zero: ClipZeroOpt = True,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", dir_okay=False, help="Write the forecast to FILE (.csv, .parquet or .json "
+                     "lines) instead of stdout."),
+    ] = None,
+    keep_names: Annotated[
+        bool,
+        typer.Option("--keep-names", help="Name the columns as in the training data (its time, target and id "
+                     "columns) instead of timestamp, forecast, id."),
+    ] = False,
 ) -> None:
     """Forecast the steps after the model's stored history, or after DATA (file or -). Writes CSV to stdout:
     timestamp,forecast (id,timestamp,forecast for panels)."""
@@ -47,5 +58,12 @@ def predict(
     frame = pipeline.predict_run(
         model, data, horizon=horizon, ids=ids, levels=level, target=target, time_col=time_col, fill=fill.value,
         stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg), clip=clip_zero,
+        keep_names=keep_names,
     )  # fmt: skip
+    if output is not None:
+        from lstmcast.pipeline import artifacts
+
+        artifacts.write_forecast(frame, output)
+        _note(console, f"wrote {len(frame)} forecast rows to {output}")
+        return
     _write_frame(frame, format)

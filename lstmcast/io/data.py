@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +15,7 @@ from lstmcast.config import DataConfig
 from lstmcast.errors import DataError, MissingColumn
 from lstmcast.io.cells import line_of, parse_times, to_numbers
 from lstmcast.io.csvio import read_csv
+from lstmcast.io.parquetio import is_parquet, read_parquet
 
 Report = Callable[[str], None]
 
@@ -81,9 +82,14 @@ def _file_rows(rows: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
     return rows if lines is None else np.asarray([_line(int(r), lines) - 2 for r in rows])
 
 
-def read_frame(source: str | Path, stdin: IO[bytes] | None = None) -> pd.DataFrame:
-    """Read a CSV (path, .csv.gz or '-') into a DataFrame of raw cells, nothing inferred yet (see csvio.read_csv)."""
-    return read_csv(source, stdin)
+def read_frame(
+    source: str | Path, stdin: IO[bytes] | None = None, *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV (path, .csv.gz or '-') into a DataFrame of raw cells, nothing inferred yet (see csvio.read_csv),
+    or a Parquet file (*.parquet, *.pq, or Parquet's magic bytes: parquetio.read_parquet)."""
+    if is_parquet(source):
+        return read_parquet(source, columns=columns)
+    return read_csv(source, stdin, columns=columns)
 
 
 def _parse_times(col: pd.Series, name: str, column: str, lines: Any = None) -> pd.DatetimeIndex | None:
@@ -230,7 +236,7 @@ def load_series(
 ) -> Series:
     """Read and validate one series. Raises DataError with the file, line or column and what to do."""
     cfg = cfg or DataConfig()
-    frame = read_csv(source, stdin, columns=_named_columns(cfg))
+    frame = read_frame(source, stdin, columns=_named_columns(cfg))
     return series_from_frame(frame, cfg, report=report)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmcast.errors import ConfigError
 from lstmcast.evaluation.backtest import BacktestResult
 from lstmcast.evaluation.validation import SeriesValidation
 from lstmcast.training.fitting import Prepared
@@ -108,3 +109,34 @@ def backtest_figure(path: Path, result: BacktestResult) -> None:
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:
     pd.DataFrame.from_records(records).to_csv(path, index=False, float_format="%.6g")
+
+
+FORECAST_SUFFIXES = (".csv", ".parquet", ".json")
+
+
+def write_forecast(frame: pd.DataFrame, path: Path) -> Path:
+    """`predict -o FILE`: the forecast as CSV, Parquet (timestamps as datetimes) or JSON lines, by the suffix;
+    written to a temporary file beside it and renamed, so a reader never sees half a file."""
+    suffix = path.suffix.lower()
+    if suffix not in FORECAST_SUFFIXES:
+        raise ConfigError(f"-o {path}: {suffix or 'no suffix'} is not one of {', '.join(FORECAST_SUFFIXES)}")
+    if path.is_dir():
+        raise ConfigError(f"-o {path}: is a directory; give a file name ending in {', '.join(FORECAST_SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"-o {path}: the directory {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if suffix == ".parquet":
+            out = frame.copy()
+            if "timestamp" in out and not pd.api.types.is_numeric_dtype(out["timestamp"]):  # ISO strings
+                out["timestamp"] = pd.to_datetime(out["timestamp"], utc=False, format="ISO8601")
+            out.to_parquet(tmp, index=False)
+        elif suffix == ".json":
+            tmp.write_text(frame.to_json(orient="records", lines=True, double_precision=10).rstrip("\n") + "\n")
+        else:
+            frame.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"-o {path}: cannot write it ({exc.strerror or exc})") from None
+    return path

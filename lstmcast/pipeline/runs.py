@@ -292,15 +292,28 @@ def predict_run(
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
     clip: bool = True,
+    keep_names: bool = False,
 ) -> pd.DataFrame:
     """Forecast from a checkpoint: after its stored history, or after the data in `source`. `clip`: intervals of
-    series never negative in the training data are clipped at zero."""
+    series never negative in the training data are clipped at zero. `keep_names`: the columns named as in the
+    training data (time column, target, id column) instead of timestamp, forecast, id."""
     ckpt = ckpt_io.load(model)
     panel = None
     if source is not None:
         panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
-    return forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
+    frame = forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
+    return user_names(frame, ckpt.schema) if keep_names else frame
+
+
+def user_names(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
+    """timestamp, forecast and id renamed to the training data's time, target and id columns (where it had them
+    and a name would not clash with another column)."""
+    wanted = {"timestamp": schema.get("time_col"), "forecast": schema.get("target"), "id": schema.get("id_col")}
+    names = {k: str(v) for k, v in wanted.items() if k in frame.columns and v and "," not in str(v)}
+    if len(set(names.values())) < len(names) or set(names.values()) & (set(frame.columns) - set(names)):
+        return frame
+    return frame.rename(columns=names)
 
 
 def backtest_run(

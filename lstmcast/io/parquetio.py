@@ -1,0 +1,58 @@
+"""Reading Parquet input (pyarrow) into the same DataFrame the CSV reader gives: one row per observation, the
+columns by name; a stored pandas index (e.g. the dates) becomes a column again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from lstmcast.errors import DataError
+
+SUFFIXES = (".parquet", ".pq")
+MAGIC = b"PAR1"
+
+
+def is_parquet(source: str | Path) -> bool:
+    """A path named *.parquet or *.pq, or a file that starts with Parquet's magic bytes (never standard input)."""
+    if str(source) == "-":
+        return False
+    path = Path(source)
+    if path.suffix.lower() in SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == MAGIC
+    except OSError:
+        return False
+
+
+def read_parquet(source: str | Path, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet file; `columns`: only these when the file has them all. Raises DataError naming the file."""
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a Parquet file")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        names = pq.read_schema(path).names
+        wanted = list(columns) if columns is not None and all(c in names for c in columns) else None
+        frame = pq.read_table(path, columns=wanted).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()  # a DataFrame saved with its dates (or ids) as the index
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            frame[c] = frame[c].astype(object)
+    frame.columns = pd.Index([str(c) for c in frame.columns])
+    if frame.empty:
+        raise DataError(f"{path}: the file has no data rows")
+    frame.attrs["source"] = str(path)
+    return frame
