@@ -44,6 +44,11 @@ def predict(
         typer.Option("--output", "-o", dir_okay=False, help="Write the forecast to FILE (.csv, .parquet or .json "
                      "lines) instead of stdout."),
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", dir_okay=False, help="Also draw FILE.png: the recent history, the forecast and its "
+                     "--level bands (a grid for panels; --id picks series)."),
+    ] = None,
     keep_names: Annotated[
         bool,
         typer.Option("--keep-names", help="Name the columns as in the training data (its time, target and id "
@@ -58,12 +63,14 @@ def predict(
     frame = pipeline.predict_run(
         model, data, horizon=horizon, ids=ids, levels=level, target=target, time_col=time_col, fill=fill.value,
         stdin=sys.stdin.buffer, report=lambda msg: _note(console, msg), clip=clip_zero,
-        keep_names=keep_names,
+        keep_names=keep_names, plot=plot,
     )  # fmt: skip
     if output is not None:
         from lstmcast.pipeline import artifacts
 
         artifacts.write_forecast(frame, output)
         _note(console, f"wrote {len(frame)} forecast rows to {output}")
-        return
-    _write_frame(frame, format)
+    else:
+        _write_frame(frame, format)
+    if plot is not None:
+        _note(console, f"wrote {plot}")

@@ -13,6 +13,7 @@ import pandas as pd
 from lstmcast.errors import ConfigError
 from lstmcast.evaluation.backtest import BacktestResult
 from lstmcast.evaluation.validation import SeriesValidation
+from lstmcast.io.data import Series
 from lstmcast.training.fitting import Prepared
 from lstmcast.training.loop import EpochLog
 from lstmcast.ui import render
@@ -57,7 +58,39 @@ def forecast_figure(path: Path, per_series: list[SeriesValidation], horizon: int
             segs.append((t if s.index is None else s.index[t], v.forecasts[i], bands))
         title = s.target if s.id is None else f"{s.id}"
         panels.append((title, times, s.values[lo:], segs))
-    render.forecast_grid(path, panels, f"Validation forecasts: {per_series[0].series.target}")
+    first = per_series[0].series
+    what = first.target if len(per_series) == 1 else f"{len(panels)} of {len(per_series)} series of {first.source}"
+    render.forecast_grid(path, panels, f"Validation forecasts: {what}")
+
+
+PLOT_SERIES = 12  # predict --plot draws at most this many series (pick others with --id)
+
+
+def prediction_figure(
+    path: Path, frame: pd.DataFrame, chosen: list[Series], n_rows: list[int], levels: list[float], report: Any = None
+) -> Path:
+    """predict --plot: each series' recent history (three forecast lengths, at least 24 steps, of what is known),
+    then its forecast and interval bands; one plot per series (the first PLOT_SERIES)."""
+    if len(chosen) > PLOT_SERIES and report is not None:
+        report(f"note: --plot draws the first {PLOT_SERIES} of {len(chosen)} series; pick others with --id")
+    panels = []
+    for s, rows in list(zip(chosen, n_rows))[:PLOT_SERIES]:
+        part = frame if s.id is None or "id" not in frame else frame[frame["id"] == s.id]
+        steps = len(part)
+        shown = min(len(s), max(3 * steps, 24))
+        start = rows - shown  # the position of the first shown step in the whole series
+        times: Any = np.arange(start, rows) if s.index is None else s.index[-shown:]
+        ftimes: Any = part["timestamp"].to_numpy()
+        if s.index is not None:
+            ftimes = pd.to_datetime(part["timestamp"], format="ISO8601")
+        bands = {lv: (part[f"lo_{lv:g}"].to_numpy(), part[f"hi_{lv:g}"].to_numpy()) for lv in levels}
+        name = s.target if s.id is None else str(s.id)
+        panels.append((name, times, s.values[-shown:], ftimes, part["forecast"].to_numpy(), bands))
+    first = chosen[0]
+    what = first.target if len(panels) == 1 else f"{len(panels)} series of {first.source}"
+    steps = len(panels[0][3])
+    after = f" after {first.last_time[:10]}" if first.last_time else ""
+    return render.future_figure(path, panels, f"Forecast of {what}: {steps} step{'s' if steps != 1 else ''}{after}")
 
 
 def plain(value: Any) -> Any:
@@ -103,7 +136,8 @@ def backtest_figure(path: Path, result: BacktestResult) -> None:
             lines.append((ft if s.index is None else s.index[ft], f.forecasts))
         panels.append((s.id or s.target, times, s.values[lo:], lines))
     render.backtest_figure(
-        path, panels, f"Backtest: {result.series.target}, {len({f.fold for f in result.folds})} origins"
+        path, panels, f"Backtest: {result.series.target if len(result.panel) == 1 else f'{len(panels)} of {len(result.panel)} series'}, "
+        f"{len({f.fold for f in result.folds})} origins"
     )
 
 

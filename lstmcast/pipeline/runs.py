@@ -293,16 +293,23 @@ def predict_run(
     report: Report | None = None,
     clip: bool = True,
     keep_names: bool = False,
+    plot: Path | None = None,
 ) -> pd.DataFrame:
     """Forecast from a checkpoint: after its stored history, or after the data in `source`. `clip`: intervals of
     series never negative in the training data are clipped at zero. `keep_names`: the columns named as in the
-    training data (time column, target, id column) instead of timestamp, forecast, id."""
+    training data (time column, target, id column) instead of timestamp, forecast, id. `plot`: a PNG of the recent
+    history, the forecast and its bands (artifacts.prediction_figure)."""
     ckpt = ckpt_io.load(model)
     panel = None
     if source is not None:
         panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
     frame = forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
+    if plot is not None:
+        chosen = [s for s in (ckpt.stored if panel is None else panel) if not ids or s.id in set(ids)]
+        n_rows = [len(s) if panel is not None else ckpt.n_rows_of(s.id) for s in chosen]
+        artifacts.prediction_figure(rundir.writable_file(Path(plot), "--plot"), frame, chosen, n_rows,
+                                    list(levels or ()), report)  # fmt: skip
     return user_names(frame, ckpt.schema) if keep_names else frame
 
 

@@ -218,21 +218,62 @@ def forecast_grid(path: Path, panels: Sequence[Panel], title: str, ylabel: str =
         ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
         for i, (t, v, bands) in enumerate(segments):
             _bands(ax, t, bands, first=i == 0)
-            ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None)
+            ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None,
+                    **_marker(t))  # fmt: skip
         ax.set_title(name, fontsize=10)
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.autofmt_xdate()
+    _date_labels(axes)
     return _save(fig, plt, path)
 
 
 def _bands(ax: Any, times: Sequence[Any], bands: Mapping[Any, tuple[Any, Any]], first: bool) -> None:
-    """Interval bands {level: (lo, hi)} around a forecast: the widest first and lightest."""
+    """Interval bands {level: (lo, hi)} around a forecast: the widest first and lightest. A single step (horizon
+    1) has no width to fill: its intervals are drawn as thick vertical bars."""
+    times = list(times)
     for j, lv in enumerate(sorted(bands, key=float, reverse=True)):
         lo, hi = bands[lv]
-        ax.fill_between(list(times), list(lo), list(hi), color="tab:orange", alpha=0.15 + 0.15 * j, linewidth=0,
-                        label=f"{float(lv):g}% interval" if first else None)  # fmt: skip
+        label = f"{float(lv):g}% interval" if first else None
+        if len(times) == 1:
+            ax.vlines(times, list(lo), list(hi), color="tab:orange", alpha=0.25 + 0.2 * j, linewidth=8, label=label)
+        else:
+            ax.fill_between(times, list(lo), list(hi), color="tab:orange", alpha=0.15 + 0.15 * j, linewidth=0,
+                            label=label)  # fmt: skip
+
+
+def _date_labels(axes: Sequence[Any]) -> None:
+    """Slanted time labels on every plot of a grid (fig.autofmt_xdate would hide them on all but the bottom row)."""
+    for ax in axes:
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
+
+
+def _marker(points: Sequence[Any]) -> dict[str, Any]:
+    """Markers on short forecast lines, so a horizon of 1 (one point, no line) is still drawn."""
+    return {"marker": "o", "markersize": 4} if len(list(points)) <= 3 else {}
+
+
+def future_figure(path: Path, panels: Sequence[Future], title: str) -> Path:
+    """What predict forecasts: the recent history, then the forecast with its interval bands; a grid of one plot per
+    series for panels, dates on the x axis."""
+    fig, axes, plt = _grid(len(panels))
+    for ax, (name, times, values, ftimes, fvalues, bands) in zip(axes, panels):
+        ax.plot(list(times), list(values), color="black", linewidth=1.1, label="history")
+        _bands(ax, ftimes, bands, first=True)
+        ax.plot(list(ftimes), list(fvalues), color="tab:orange", linewidth=1.6, label="forecast", **_marker(ftimes))
+        if len(times):
+            ax.axvline(list(times)[-1], color="grey", linewidth=0.8, linestyle="--", alpha=0.7)
+        ax.set_title(name, fontsize=10)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(title)
+    _date_labels(axes)
+    return _save(fig, plt, path)
+
+
+# name, history times, history values, forecast times, forecast values, {level: (lo, hi)}
+Future = tuple[str, Any, Any, Any, Any, Mapping[Any, tuple[Any, Any]]]
 
 
 def _grid(n: int) -> tuple[Any, list[Any], Any]:
@@ -339,12 +380,12 @@ def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
             for model, (color, ls) in styles.items():
                 if model in preds:
                     ax.plot(list(t), list(preds[model]), color=color, linestyle=ls, linewidth=1.5,
-                            label=model if i == 0 else None)  # fmt: skip
+                            label=model if i == 0 else None, **_marker(t))  # fmt: skip
             ax.axvline(list(t)[0], color="grey", linewidth=0.8, alpha=0.6)
         ax.set_title(name, fontsize=10)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.autofmt_xdate()
+    _date_labels(axes)
     return _save(fig, plt, path)
 
 
