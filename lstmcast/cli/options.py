@@ -229,6 +229,22 @@ def _resolved_config(ctx: typer.Context, opts: dict[str, Any], config: Path | No
     return configfile.merge(configfile.read(config), {n: _value(opts[n]) for n in opts if _given(ctx, n)})
 
 
+def check_header(data: str | None, cfg: RunConfig | None = None, **columns: str | None) -> None:
+    """The columns a command names, checked against the CSV header before torch and pandas load (precheck)."""
+    if data is None:
+        return
+    from lstmcast.pipeline import precheck
+
+    if cfg is not None:
+        d = cfg.data
+        precheck.check_columns(
+            data, target=d.target, time_col=d.time_col, id_col=d.id_col, covariates=d.covariates,
+            future_covariates=d.future_covariates,
+        )  # fmt: skip
+    else:
+        precheck.check_columns(data, target=columns.get("target"), time_col=columns.get("time_col"))
+
+
 def _given(ctx: typer.Context, name: str) -> bool:
     """Whether the user gave option `name` (on the command line or through the environment), not its default."""
     source = ctx.get_parameter_source(name)

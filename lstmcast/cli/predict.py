@@ -18,6 +18,7 @@ from lstmcast.cli.options import (
     OutFormat,
     TargetOpt,
     TimeOpt,
+    check_header,
 )
 from lstmcast.cli.output import _console, _note, _write_frame
 from lstmcast.cli.program import app
@@ -57,6 +58,7 @@ def predict(
 ) -> None:
     """Forecast the steps after the model's stored history, or after DATA (file or -). Writes CSV to stdout:
     timestamp,forecast (id,timestamp,forecast for panels)."""
+    check_header(data, target=target, time_col=time_col)
     from lstmcast.pipeline import runs as pipeline
 
     console = _console()

@@ -23,6 +23,7 @@ from lstmcast.cli.options import (
     TargetOpt,
     TimeOpt,
     _resolved_config,
+    check_header,
     with_model_options,
 )
 from lstmcast.cli.output import _console, _note, _show_scores
@@ -51,14 +52,16 @@ def backtest(
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Rolling-origin evaluation: train before each of K origins, forecast the next horizon, compare baselines."""
-    from lstmcast.pipeline import runs as pipeline
-
     assert opts is not None
     console = _console()
     quiet = opts["quiet"]
     report = None if quiet else (lambda msg: _note(console, msg))
+    cfg = _resolved_config(ctx, opts, config)
+    check_header(data, cfg)
+    from lstmcast.pipeline import runs as pipeline
+
     result = pipeline.backtest_run(
-        data, _resolved_config(ctx, opts, config), folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
+        data, cfg, folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
         stdin=sys.stdin.buffer, report=report, clip=clip_zero,
     )  # fmt: skip
     title = f"Backtest of {result.series.target}: {len(result.folds)} origins, horizon {len(result.folds[0].actual)}, season {result.season}"
@@ -83,6 +86,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table.")] = False,
 ) -> None:
     """Score a trained model on the part of DATA after its training data, against the baselines."""
+    check_header(data, target=target, time_col=time_col)
     from lstmcast.pipeline import runs as pipeline
 
     console = _console()

@@ -11,7 +11,16 @@ import typer
 
 from lstmcast.cli import state
 from lstmcast.cli.exits import _Interrupted
-from lstmcast.cli.options import ConfigOpt, DataArg, _given, _resolved_config, _value, limits, with_model_options
+from lstmcast.cli.options import (
+    ConfigOpt,
+    DataArg,
+    _given,
+    _resolved_config,
+    _value,
+    check_header,
+    limits,
+    with_model_options,
+)
 from lstmcast.cli.output import _console, _note
 from lstmcast.cli.program import app
 from lstmcast.errors import ConfigError, DataError
@@ -66,6 +75,7 @@ def train(
         _resume(data, resume, {n: _value(opts[n]) for n in opts if _given(ctx, n)}, ctx, quiet=quiet)
         return
     cfg = _resolved_config(ctx, opts, config)
+    check_header(data, cfg)
     out = Path(run["out"]) if "out" in run else out
     _run_training(
         data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -210,7 +211,13 @@ def forecast(
     if ids:
         missing = [i for i in ids if i not in {s.id for s in chosen}]
         if missing:
-            raise DataError(f"no series {', '.join(map(repr, missing))}; the model knows {len(ckpt.ids)} series")
+            known = [str(s.id) for s in chosen]
+            close = difflib.get_close_matches(str(missing[0]), known, n=1, cutoff=0.6)
+            hint = f" (did you mean --id {close[0]}?)" if close else ""
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            raise DataError(
+                f"--id: no series {', '.join(map(repr, missing))}{hint}; the {len(known)} known: {listed}"
+            )
         chosen = [s for s in chosen if s.id in set(ids)]
     values, bands = forecast_series(ckpt, chosen, steps, levels, stored=panel is None)
     if clip and bands:

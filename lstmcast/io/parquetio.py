@@ -9,24 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from lstmcast.errors import DataError
+from lstmcast.io.header import is_parquet
 
-SUFFIXES = (".parquet", ".pq")
-MAGIC = b"PAR1"
-
-
-def is_parquet(source: str | Path) -> bool:
-    """A path named *.parquet or *.pq, or a file that starts with Parquet's magic bytes (never standard input)."""
-    if str(source) == "-":
-        return False
-    path = Path(source)
-    if path.suffix.lower() in SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4) == MAGIC
-    except OSError:
-        return False
-
+__all__ = ["is_parquet", "read_parquet"]
 
 def read_parquet(source: str | Path, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Read a Parquet file; `columns`: only these when the file has them all. Raises DataError naming the file."""

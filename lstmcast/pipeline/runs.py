@@ -250,10 +250,15 @@ def _load_for_model(
     )
     try:
         return load_panel(source, dcfg, stdin=stdin, report=report)
-    except DataError as exc:
-        trained_on = schema.get("target")
-        if target is None and trained_on and isinstance(exc, MissingColumn) and exc.column == trained_on:
+    except MissingColumn as exc:
+        trained_on, model_time = schema.get("target"), schema.get("time_col")
+        if target is None and trained_on and exc.column == trained_on:
             raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
+        if time_col is None and model_time and exc.column == model_time:  # the model's column, not the user's flag
+            raise DataError(
+                f"{source}: no column {model_time!r}, the time column the model was trained with; name this data's "
+                f"time column with --time-col (the columns are {', '.join(exc.columns)})"
+            ) from None
         raise
 
 
