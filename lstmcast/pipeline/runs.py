@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -17,14 +17,14 @@ from lstmcast import configfile, defaults
 from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.checkpoint.export import Exported, export
 from lstmcast.checkpoint.format import Checkpoint
-from lstmcast.config import RunConfig
+from lstmcast.config import DataConfig, RunConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
 from lstmcast.evaluation.validation import combined_validation, validate
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.io.data import Series, season_length
-from lstmcast.io.panel import load_panel
+from lstmcast.io.panel import load_panel, panel_from_frame
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Combination, Theta
 from lstmcast.pipeline import artifacts, inspection, rundir
@@ -47,6 +47,7 @@ from lstmcast.ui import render
 from lstmcast.ui.gateplot import gates_figure
 
 Report = Callable[[str], None]
+Source: TypeAlias = "str | Path | pd.DataFrame"  # a file (CSV or Parquet), "-" (standard input), or a DataFrame
 
 
 @dataclass
@@ -95,7 +96,7 @@ class TrainRun:
 
 
 def train_run(
-    source: str | Path,
+    source: Source,
     cfg: RunConfig,
     *,
     out: Path | None = None,
@@ -115,7 +116,7 @@ def train_run(
     In a distributed job (torchrun, or `train --nproc`: see distributed.py) every rank loads and windows the
     data and trains its shard; rank 0 alone creates the run directory and writes every file."""
     check_training(cfg.train)
-    if distributed.env_group().active and str(source) == "-":
+    if distributed.env_group().active and isinstance(source, (str, Path)) and str(source) == "-":
         raise ConfigError("a distributed run reads DATA in every process: give a file, not - (standard input)")
     group = distributed.setup(resolve_device(cfg.train.device))
     try:
@@ -125,11 +126,11 @@ def train_run(
 
 
 def _train(
-    source: str | Path, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
+    source: Source, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
     report: Report | None, on_epoch_end: EpochCallback | None, resume: ResumePoint | None, group: distributed.Group,
     on_refit_epoch: EpochCallback | None = None,
 ) -> TrainRun:  # fmt: skip
-    panel = load_panel(source, cfg.data, stdin=stdin, report=report)
+    panel = read_panel(source, cfg.data, stdin=stdin, report=report)
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
     if report is not None and group.is_main:
@@ -235,8 +236,23 @@ def _train(
     return TrainRun(run_dir, final, result, val_metrics, again)
 
 
+def read_panel(
+    source: Source, cfg: DataConfig, *, stdin: IO[bytes] | None = None, report: Report | None = None
+) -> list[Series]:
+    """The series in a file or a DataFrame (single series, long with cfg.id_col, or wide with several targets): the
+    one reader behind every entry point, so a DataFrame is checked exactly as a CSV is."""
+    if isinstance(source, pd.DataFrame):
+        frame = source.reset_index() if not isinstance(source.index, pd.RangeIndex) else source.copy()
+        frame.columns = pd.Index([str(c) for c in frame.columns])
+        frame.attrs["source"] = "<DataFrame>"
+        return panel_from_frame(frame, cfg, report=report)
+    if not isinstance(source, (str, Path)):
+        raise DataError(f"data must be a file path or a pandas DataFrame, not {type(source).__name__}")
+    return load_panel(source, cfg, stdin=stdin, report=report)
+
+
 def _load_for_model(
-    ckpt: Checkpoint, source: str | Path, target: str | None, time_col: str | None, fill: str,
+    ckpt: Checkpoint, source: Source, target: str | None, time_col: str | None, fill: str,
     stdin: IO[bytes] | None, report: Report | None,
 ) -> list[Series]:  # fmt: skip
     """Read new data for a trained model, with the model's own columns (target, id, covariates) by default."""
@@ -249,7 +265,7 @@ def _load_for_model(
         fill=fill,
     )
     try:
-        return load_panel(source, dcfg, stdin=stdin, report=report)
+        return read_panel(source, dcfg, stdin=stdin, report=report)
     except MissingColumn as exc:
         trained_on, model_time = schema.get("target"), schema.get("time_col")
         if target is None and trained_on and exc.column == trained_on:
@@ -264,7 +280,7 @@ def _load_for_model(
 
 def evaluate_run(
     model: str | Path,
-    source: str | Path,
+    source: Source,
     *,
     horizon: int | None = None,
     step: int | None = None,
@@ -286,7 +302,7 @@ def evaluate_run(
 
 def predict_run(
     model: str | Path,
-    source: str | Path | None = None,
+    source: Source | None = None,
     *,
     horizon: int | None = None,
     ids: list[str] | None = None,
@@ -329,7 +345,7 @@ def user_names(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
 
 
 def backtest_run(
-    source: str | Path,
+    source: Source,
     cfg: RunConfig,
     *,
     folds: int = 3,
@@ -346,7 +362,7 @@ def backtest_run(
     """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv (scores), forecasts.csv (every
     fold's forecasts) and backtest.png there.
     `clip`: intervals of series never negative before each origin are clipped at zero."""
-    panel = load_panel(source, cfg.data, stdin=stdin, report=report)
+    panel = read_panel(source, cfg.data, stdin=stdin, report=report)
     if out is not None:
         try:
             Path(out).mkdir(parents=True, exist_ok=True)
