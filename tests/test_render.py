@@ -84,3 +84,15 @@ def test_progress_on_a_terminal_is_a_bar() -> None:
         bar.update(2, 0.9, 0.8, 2, improved=True, patience=3, seconds=0.1)
     text = out.getvalue()
     assert "best 0.8000 (epoch 2)" in text and "patience 0/3" in text
+
+
+def test_the_per_series_validation_table_shows_the_best_and_worst_few_of_a_long_panel() -> None:
+    console, out = _console(terminal=False)
+    rows = [{"id": f"s{k}", "mae": 1.0, "rmse": 2.0, "mase": k / 10, "snaive_mase": 1.0, "rel_mase": k / 10}
+            for k in range(12)]  # fmt: skip
+    rows.append({"id": "flat", "mae": 0.0, "rmse": 0.0, "mase": None, "snaive_mase": 0.0, "rel_mase": None})
+    render.series_validation_table(console, rows, few=3)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Validation per series (13 series, the best and worst 3")
+    assert [line.split()[0] for line in lines[2:]] == ["s0", "s1", "s2", "...", "s10", "s11", "flat"]
+    assert "7 more (train --format json lists all)" in out.getvalue()

@@ -14,6 +14,8 @@ from lstmcast.cli.exits import _Interrupted
 from lstmcast.cli.options import (
     ConfigOpt,
     DataArg,
+    OutFormat,
+    ReportFormat,
     _given,
     _resolved_config,
     _value,
@@ -21,7 +23,7 @@ from lstmcast.cli.options import (
     limits,
     with_model_options,
 )
-from lstmcast.cli.output import _console, _note
+from lstmcast.cli.output import _console, _note, _write_frame, pd_frame
 from lstmcast.cli.program import app
 from lstmcast.errors import ConfigError, DataError
 
@@ -55,6 +57,11 @@ def train(
             "--batch-size is the global batch).",
         ),
     ] = 1,
+    format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", help="table: the validation tables on stderr only; csv or json: also each "
+                     "series' validation scores on stdout."),
+    ] = ReportFormat.table,
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
@@ -78,7 +85,8 @@ def train(
     check_header(data, cfg)
     out = Path(run["out"]) if "out" in run else out
     _run_training(
-        data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet
+        data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet,
+        format=format,
     )
 
 
@@ -128,7 +136,8 @@ def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context,
 
 
 def _run_training(
-    data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
+    data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None,
+    format: ReportFormat = ReportFormat.table,
 ) -> None:
     from lstmcast.pipeline import jobs
     from lstmcast.pipeline import runs as pipeline
@@ -158,6 +167,8 @@ def _run_training(
             kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
             _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
         render.metrics_table(console, run.validation_scope(), run.val_metrics, ["mae", "rmse", "mape", "mase"])
+        if len(run.series_scores) > 1:
+            render.series_validation_table(console, run.series_scores)
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
         if run.beats_seasonal_naive() is False:
             _note(
@@ -170,6 +181,8 @@ def _run_training(
             f"saved run to [bold]{run.run_dir}[/] (model.pt, last.pt, metrics.csv, loss.png, forecast.png, summary.json, "
             "config.toml)",
         )
+    if format is not ReportFormat.table and main_rank:
+        _write_frame(pd_frame(run.series_scores), OutFormat(format.value))
     if run.diverged:
         raise DataError(
             f"training stopped: the loss became NaN or infinite at epoch {res.epochs_run}; the best model so far is "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, TypeAlias
 
@@ -21,7 +21,7 @@ from lstmcast.config import DataConfig, RunConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
-from lstmcast.evaluation.validation import combined_validation, validate
+from lstmcast.evaluation.validation import combined_validation, series_scores, validate
 from lstmcast.forecasting.forecast import forecast
 from lstmcast.io.data import Series, season_length
 from lstmcast.io.panel import load_panel, panel_from_frame
@@ -57,6 +57,7 @@ class TrainRun:
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
     refit: TrainResult | None = None  # the final model's training on every window (loop.refit), if any
+    series_scores: list[dict[str, Any]] = field(default_factory=list)  # validation.series_scores, one per series
 
     @property
     def refitted(self) -> bool:
@@ -190,6 +191,7 @@ def _train(
         val_metrics, per_series = combined_validation(val_metrics, per_series, trained.weight, season)
         if report is not None:
             report(trained.combination.describe())
+    scores_by_series = series_scores(per_series, season)
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
@@ -228,12 +230,13 @@ def _train(
         "config": cfg.to_dict(),
         "layout": prep.layout.to_dict(),
         "validation": val_metrics,
+        "validation_per_series": scores_by_series,
         "combination": None if trained.combination is None else trained.combination.summary(prep.ids),
         **info,
         "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }
     (run_dir / "summary.json").write_text(json.dumps(artifacts.plain(summary), indent=2, allow_nan=False) + "\n")
-    return TrainRun(run_dir, final, result, val_metrics, again)
+    return TrainRun(run_dir, final, result, val_metrics, again, scores_by_series)
 
 
 def read_panel(

@@ -323,6 +323,26 @@ def series_table(
     show_table(console, title, ["series", *models], body)
 
 
+def series_validation_table(console: Console, rows: Sequence[Mapping[str, Any]], few: int = 5) -> None:
+    """Each series' validation scores, best relative MASE first; long panels show the best and worst `few`
+    (`train --format json` gives them all)."""
+    def rel(r: Mapping[str, Any]) -> float:
+        v = r.get("rel_mase")
+        return math.inf if v is None or math.isnan(v) else float(v)
+
+    ranked = sorted(rows, key=rel)
+    shown = ranked if len(ranked) <= 2 * few else [*ranked[:few], None, *ranked[-few:]]
+    cols = ("mae", "rmse", "mase", "snaive_mase", "rel_mase")
+    body = [
+        [f"... {len(ranked) - 2 * few} more (train --format json lists all)", *("" for _ in cols)] if r is None
+        else [str(r["id"]), *(_fmt(float("nan") if r.get(c) is None else r[c]) for c in cols)]
+        for r in shown
+    ]  # fmt: skip
+    which = "" if len(ranked) <= 2 * few else f", the best and worst {few}"
+    title = f"Validation per series ({len(ranked)} series{which}; rel. MASE = MASE / seasonal naive's)"
+    show_table(console, title, ["series", "MAE", "RMSE", "MASE", "snaive MASE", "rel. MASE"], body, bold=("rel. MASE",))
+
+
 def interval_table(
     console: Console, title: str, scores: Mapping[str, Mapping[float, tuple[float, float]]]
 ) -> None:
