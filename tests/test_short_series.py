@@ -207,3 +207,19 @@ def test_series_too_short_to_hold_out_a_validation_part_still_train_and_forecast
     summary = json.loads((tmp_path / "q" / "summary.json").read_text())
     flags = {row["id"]: row["lstm_beats_snaive"] for row in summary["combination"]["per_series"]}
     assert all(flags[panel[k].id] is None for k in short)
+
+
+def test_yearly_defaults_forecast_six_steps_and_call_the_baseline_naive(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    one = tmp_path / "one.csv"
+    frame = pd.read_csv(YEARLY)
+    first = frame[frame["id"] == frame["id"].iloc[-1]].drop(columns=["id"])
+    first.to_csv(one, index=False)
+    code, _, err = run_main(capsys, "train", one, "--out", tmp_path / "run", "--hidden", "8", "--epochs", "2",
+                            "--device", "cpu", "--combine", "off")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["season"] == 1 and summary["baseline"] == "naive"
+    assert summary["config"]["window"]["horizon"] == 6 and summary["config"]["window"]["val_size"] >= 6
+    assert "horizon 6" in err and "\nnaive " in err and "seasonal naive" not in err

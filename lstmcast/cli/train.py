@@ -166,15 +166,17 @@ def _run_training(
         if run.stopped_early:
             kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
             _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
-        render.metrics_table(console, run.validation_scope(), run.val_metrics, ["mae", "rmse", "mape", "mase"])
+        shown = {(run.baseline if k == "seasonal naive" else k): v for k, v in run.val_metrics.items()}
+        render.metrics_table(console, run.validation_scope(), shown, ["mae", "rmse", "mape", "mase"])
         if len(run.series_scores) > 1:
             render.series_validation_table(console, run.series_scores)
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
         if run.beats_seasonal_naive() is False:
             _note(
                 console,
-                f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
-                f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs",
+                f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat {run.baseline}, "
+                f"repeating the last {'value' if run.baseline == 'naive' else 'season'} (MASE {snaive:.3f}); try "
+                "more data, a longer --lookback or more --epochs",
             )
         _note(
             console,

@@ -58,6 +58,13 @@ class TrainRun:
     val_metrics: dict[str, dict[str, float]]
     refit: TrainResult | None = None  # the final model's training on every window (loop.refit), if any
     series_scores: list[dict[str, Any]] = field(default_factory=list)  # validation.series_scores, one per series
+    season: int = 0  # the season length the baseline repeats (1: it repeats the last value)
+
+    @property
+    def baseline(self) -> str:
+        """What the baseline is called: seasonal naive repeats the last season, which with a season of 1 (yearly
+        data, no known frequency) is the last value: naive."""
+        return baseline_name(self.season)
 
     @property
     def refitted(self) -> bool:
@@ -94,6 +101,11 @@ class TrainRun:
     def beats_seasonal_naive(self) -> bool | None:
         """Whether the model's validation MASE is below seasonal naive's; None when either is not a number."""
         return beats(self.val_metrics["lstmcast"]["mase"], self.val_metrics["seasonal naive"]["mase"])
+
+
+def baseline_name(season: int) -> str:
+    """Seasonal naive with a season of 1 repeats the last value: naive."""
+    return "naive" if season == 1 else "seasonal naive"
 
 
 def train_run(
@@ -229,14 +241,15 @@ def _train(
         "season": season,
         "config": cfg.to_dict(),
         "layout": prep.layout.to_dict(),
-        "validation": val_metrics,
+        "validation": val_metrics,  # "seasonal naive": with season 1 that is naive (the last value repeated)
+        "baseline": baseline_name(season),
         "validation_per_series": scores_by_series,
         "combination": None if trained.combination is None else trained.combination.summary(prep.ids),
         **info,
         "files": sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")),
     }
     (run_dir / "summary.json").write_text(json.dumps(artifacts.plain(summary), indent=2, allow_nan=False) + "\n")
-    return TrainRun(run_dir, final, result, val_metrics, again, scores_by_series)
+    return TrainRun(run_dir, final, result, val_metrics, again, scores_by_series, season)
 
 
 def read_panel(
