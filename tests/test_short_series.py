@@ -223,3 +223,14 @@ def test_yearly_defaults_forecast_six_steps_and_call_the_baseline_naive(
     assert summary["season"] == 1 and summary["baseline"] == "naive"
     assert summary["config"]["window"]["horizon"] == 6 and summary["config"]["window"]["val_size"] >= 6
     assert "horizon 6" in err and "\nnaive " in err and "seasonal naive" not in err
+
+
+def test_series_too_short_to_validate_are_listed_unscored_per_series(tmp_path: Path) -> None:
+    from lstmcast.pipeline.runs import train_run
+
+    cfg = RunConfig(data=DataConfig(id_col="id"), window=WindowConfig(horizon=8), model=ModelConfig(hidden_size=8),
+                    train=TrainConfig(epochs=1, device="cpu", combine="off"))  # fmt: skip
+    run = train_run(DATA / "m3_quarterly.csv", cfg, out=tmp_path / "run")
+    unscored = [r for r in run.series_scores if r["windows"] == 0]
+    assert unscored and all(r["rel_mase"] is None for r in unscored)
+    assert all(r["rel_mase"] is not None for r in run.series_scores if r["windows"])

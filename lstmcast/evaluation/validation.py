@@ -91,11 +91,15 @@ def series_scores(per_series: list[SeriesValidation], season: int) -> list[dict[
     MAE, RMSE, MAPE and MASE of lstmcast, seasonal naive's MASE and their ratio (rel_mase < 1: lstmcast is better)."""
     rows: list[dict[str, float | str | None]] = []
     for v in per_series:
+        sid = v.series.id if v.series.id is not None else v.series.target
+        if not len(v.origins):  # too short to hold out a validation part: trained on every row, not scored
+            rows.append({"id": sid} | dict.fromkeys(("mae", "rmse", "mape", "mase", "snaive_mase", "rel_mase")) | {
+                "windows": 0.0})  # fmt: skip
+            continue
         insample = v.series.values[: v.n_train]
         ours = point_metrics(v.actual, v.forecasts, insample, season)
         base = point_metrics(v.actual, v.snaive, insample, season)["mase"]
         rel = ours["mase"] / base if np.isfinite(base) and base > 0 else float("nan")
-        sid = v.series.id if v.series.id is not None else v.series.target
         row: dict[str, float | str | None] = {"id": sid}
         row |= {k: ours[k] for k in ("mae", "rmse", "mape", "mase")}
         row |= {"snaive_mase": base, "rel_mase": rel, "windows": float(len(v.origins))}

@@ -40,6 +40,7 @@ from lstmcast.training.loop import (
     check_training,
     kept_result,
     resolve_device,
+    training_threads,
 )
 from lstmcast.training.resume import ResumePoint, check_same_data
 from lstmcast.training.run import Holdout, train_model
@@ -147,10 +148,10 @@ def _train(
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
     if report is not None and group.is_main:
-        threads = cfg.train.threads or torch.get_num_threads()
-        device = distributed.train_device(resolve_device(cfg.train.device), group).type
+        device = distributed.train_device(resolve_device(cfg.train.device), group)
+        threads = training_threads(cfg, device) or torch.get_num_threads()
         report(describe_setup(
-            cfg, series=len(prep.panel), windows=len(windows.train_starts), device=device, threads=threads,
+            cfg, series=len(prep.panel), windows=len(windows.train_starts), device=device.type, threads=threads,
             freq=prep.panel[0].freq,
         ))  # fmt: skip
     lookback, horizon = cfg.window.lookback, cfg.window.horizon

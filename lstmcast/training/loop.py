@@ -183,20 +183,27 @@ def fit(
     tc = cfg.train
     group = distributed.current()
     device = distributed.train_device(resolve_device(tc.device), group)
-    directions = 2 if cfg.model.bidirectional else 1
-    threads = defaults.train_threads(tc.threads, cfg.model.hidden_size * cfg.model.num_layers * directions, device.type)
+    threads = training_threads(cfg, device)
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume)
+        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
     finally:
         torch.set_num_threads(before)  # what training set is training's alone
+
+
+def training_threads(cfg: ResolvedConfig, device: torch.device) -> int | None:
+    """The torch threads fit sets (defaults.train_threads; None: torch's default is left)."""
+    directions = 2 if cfg.model.bidirectional else 1
+    units = cfg.model.hidden_size * cfg.model.num_layers * directions
+    return defaults.train_threads(cfg.train.threads, units, device.type)
 
 
 def _fit(
     windows: Windows, cfg: ResolvedConfig, device: torch.device, group: distributed.Group,
     on_epoch_end: EpochCallback | None, on_state: StateCallback | None, resume: dict[str, Any] | None,
+    phase: str = "fit",
 ) -> TrainResult:  # fmt: skip
     """fit's body, with the device and the torch threads set."""
     tc = cfg.train
