@@ -55,3 +55,12 @@ def test_a_panel_plot_picks_series_with_id_and_horizon_one_figures_are_drawn(
     assert {line.split(",")[0] for line in out.splitlines()[1:]} == {"NSWNthCo"}
     code, _, err = run_main(capsys, "predict", "-m", panel_run, "--plot", tmp_path / "all.png")
     assert code == 0, err
+
+
+def test_predict_plot_after_given_data_draws_that_datas_recent_history(
+    capsys, tiny_run_dir: Path, air_csv: Path, tmp_path: Path
+) -> None:
+    png = tmp_path / "given.png"
+    code, out, err = run_main(capsys, "predict", "-m", tiny_run_dir, air_csv, "--plot", png, "-f", "json")
+    assert code == 0, err
+    assert png.read_bytes()[:8] == PNG_MAGIC and len(out.splitlines()) == 12
