@@ -98,3 +98,10 @@ def test_user_names_rename_time_target_and_id_unless_they_clash() -> None:
     renamed = user_names(frame, {"time_col": "ds", "target": "y", "id_col": "unique_id"})
     assert list(renamed.columns) == ["unique_id", "ds", "y", "lo_80"]
     assert list(user_names(frame, {"time_col": "ds", "target": "lo_80"}).columns) == list(frame.columns)
+
+
+def test_standard_input_may_carry_parquet_or_csv(air_csv: Path, air_parquet: Path) -> None:
+    from_parquet = load_series("-", stdin=io.BytesIO(air_parquet.read_bytes()))
+    from_csv = load_series("-", stdin=io.BytesIO(air_csv.read_bytes()))
+    assert np.array_equal(from_parquet.values, from_csv.values) and from_parquet.source == "<stdin>"
+    assert from_parquet.freq == from_csv.freq == "MS"

@@ -63,7 +63,7 @@ class OutFormat(str, Enum):
 
 
 DataArg = Annotated[
-    str, typer.Argument(help="CSV file (.csv or .csv.gz), Parquet file (.parquet), or - to read CSV from standard input.")
+    str, typer.Argument(help="CSV file (.csv or .csv.gz), Parquet file (.parquet), or - to read standard input.")
 ]
 OptDataArg = Annotated[
     str | None, typer.Argument(help="Recent data to forecast from (file or -); default: the stored history.")

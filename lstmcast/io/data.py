@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +17,9 @@ from lstmcast.config import DataConfig
 from lstmcast.errors import DataError, MissingColumn
 from lstmcast.io.cells import line_of, parse_times, to_numbers
 from lstmcast.io.csvio import read_csv
-from lstmcast.io.header import did_you_mean
+from lstmcast.io.header import PARQUET_MAGIC, did_you_mean
+from lstmcast.io.header import _Chain as Chain
+from lstmcast.io.header import _read_at_least as read_at_least
 from lstmcast.io.parquetio import is_parquet, read_parquet
 
 Report = Callable[[str], None]
@@ -90,6 +94,12 @@ def read_frame(
     or a Parquet file (*.parquet, *.pq, or Parquet's magic bytes: parquetio.read_parquet)."""
     if is_parquet(source):
         return read_parquet(source, columns=columns)
+    if str(source) == "-":  # standard input: Parquet's magic bytes decide, else CSV from the same bytes
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        head = read_at_least(stream, len(PARQUET_MAGIC), "<stdin>")
+        if head == PARQUET_MAGIC:
+            return read_parquet(io.BytesIO(head + stream.read()), columns=columns, name="<stdin>")
+        return read_csv(source, Chain(head, stream), columns=columns)  # type: ignore[arg-type]  # a readable stream
     return read_csv(source, stdin, columns=columns)
 
 
