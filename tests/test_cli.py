@@ -71,6 +71,8 @@ def test_help_reads_at_80_columns() -> None:
         assert "│" not in text and "…" not in text  # plain help: no panels crushing the help column
     text = CliRunner().invoke(cli.app, ["train", "--help"], terminal_width=80).stdout
     assert "Input steps per window (default: from the season)." in " ".join(text.split())
+    text = CliRunner().invoke(cli.app, ["export", "--help"], terminal_width=80).stdout
+    assert 'pip install "lstmcast[export]"' in text  # plain help: no markup escapes
 
 
 @pytest.mark.slow
