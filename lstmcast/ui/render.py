@@ -1,189 +1,34 @@
-"""Everything for human eyes, from plain data: rich progress and tables on a given console, matplotlib figures.
+"""Everything for human eyes, from plain data: the console and notes (ui.console), progress (ui.progress), tables
+(ui.tables), the model card and matplotlib figures (here). Callers use this module's names.
 
 No torch here: callers pass numbers, lists and arrays.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.measure import Measurement
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
+
+from lstmcast.ui.console import error_console, note
+from lstmcast.ui.progress import TrainingProgress
+from lstmcast.ui.tables import (
+    WIDE_FOLDS,
+    _fmt,
+    backtest_table,
+    interval_table,
+    metrics_table,
+    series_table,
+    series_validation_table,
+    show_table,
 )
-from rich.table import Table
-from rich.text import Text
 
-
-def error_console() -> Console:
-    """The one console for humans: stderr, no colour codes when redirected."""
-    return Console(stderr=True)
-
-
-def note(console: Console, message: str) -> None:
-    """One line for humans; never wrapped, so a note stays one line in a log."""
-    console.print(message, highlight=False, soft_wrap=True)
-
-
-class TrainingProgress:
-    """Progress over epochs with train and validation loss, the best validation so far, the patience count and an
-    ETA; the refit (training on every window) is its own phase. Use as a context manager.
-
-    On a terminal: a rich bar. Otherwise (a log, a pipe, CI): one plain line every `every` seconds (and at the
-    first and last epoch of each phase), so a redirected stderr still shows progress."""
-
-    def __init__(
-        self, console: Console, epochs: int | None = None, enabled: bool = True, *, live: bool | None = None,
-        every: float = 5.0,
-    ) -> None:  # fmt: skip
-        self.enabled = enabled
-        self.console = console
-        self.live = console.is_terminal if live is None else live
-        self.every = every
-        self.phase = "fit"
-        self._reset(epochs)
-        self.progress = Progress(
-            TextColumn("[bold]{task.fields[phase]}"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TextColumn("train {task.fields[train]}  val {task.fields[val]}  best {task.fields[best]}  "
-                       "patience {task.fields[bad]}"),  # fmt: skip
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            disable=not (enabled and self.live),
-        )
-        self.task = self.progress.add_task(
-            "train", total=epochs, phase="epoch", train="-", val="-", best="-", bad="-"
-        )
-
-    def _reset(self, epochs: int | None) -> None:
-        self.total = epochs
-        self.best: tuple[float, int] | None = None  # (validation loss, epoch)
-        self.bad = 0
-        self.seconds = 0.0
-        self.done = 0
-        self.last_line = -math.inf
-
-    def __enter__(self) -> TrainingProgress:
-        self.started = False  # the bar appears with the first epoch, not while data loads
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.started:
-            self.progress.stop()
-
-    def start_phase(self, name: str, epochs: int) -> None:
-        """A new phase (the refit): its own bar or lines, its own count of epochs."""
-        self.phase = name
-        self._reset(epochs)
-        if self.enabled and self.live:
-            self.task = self.progress.add_task(name, total=epochs, phase=name, train="-", val="-", best="-", bad="-")
-
-    def update(
-        self, epoch: int, train_loss: float, val_loss: float, total: int | None = None, *, improved: bool = False,
-        patience: int = 0, seconds: float = 0.0,
-    ) -> None:  # fmt: skip
-        """One epoch ended: `improved` whether it is the best so far, `patience` the early-stopping patience."""
-        if not self.enabled:
-            return
-        total = total or self.total
-        self.total = total
-        if improved and math.isfinite(val_loss):
-            self.best, self.bad = (val_loss, epoch), 0
-        elif self.best is not None:
-            self.bad += 1
-        self.seconds += seconds
-        self.done += 1
-        best = "-" if self.best is None else f"{self.best[0]:.4f} (epoch {self.best[1]})"
-        bad = f"{self.bad}/{patience}" if patience and self.phase == "fit" else "-"
-        if self.live:
-            if not self.started:
-                self.progress.start()
-                self.started = True
-            val = "-" if math.isnan(val_loss) else f"{val_loss:.4f}"
-            self.progress.update(
-                self.task, completed=epoch, total=total, train=f"{train_loss:.4f}", val=val, best=best, bad=bad
-            )
-            return
-        now = time.monotonic()
-        last = total is not None and epoch >= total
-        if self.done > 1 and not last and now - self.last_line < self.every:
-            return
-        self.last_line = now
-        parts = [f"{self.phase} epoch {epoch}" + (f"/{total}" if total else ""), f"train {train_loss:.4f}"]
-        if not math.isnan(val_loss):
-            parts.append(f"val {val_loss:.4f}")
-        if self.best is not None and self.phase == "fit":
-            parts += [f"best {best}", f"patience {bad}"]
-        if total and self.done and not last:
-            eta = self.seconds / self.done * (total - epoch)
-            parts.append(f"ETA {'<= ' if self.phase == 'fit' else ''}{_duration(eta)}")
-        note(self.console, "  ".join(parts))
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return str(value)
-
-
-def metrics_table(
-    console: Console, title: str, rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
-) -> None:
-    """One row per model (e.g. lstmcast, seasonal naive), one column per metric."""
-    header = ["model", *(c.upper() if c != "mape" else "MAPE %" for c in columns)]
-    body = [[name, *(_fmt(values.get(c, float("nan"))) for c in columns)] for name, values in rows.items()]
-    show_table(console, title, header, body)
-
-
-def show_table(
-    console: Console, title: str, header: Sequence[str], rows: Sequence[Sequence[str]], bold: Sequence[str] = ()
-) -> None:
-    """A table that never cuts a cell: a rich table on a terminal wide enough for it, else a plain layout (aligned
-    columns, one line per row, never wrapped) that reads the same in a log, a pipe or a narrow terminal. The first
-    column is left-aligned, the others right-aligned."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)  # more fits in 80
-    for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right", style="bold" if h in bold else None, no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    wide = console.options.update_width(100_000)  # measured unbounded: Measurement.get clamps to the width
-    if console.is_terminal and Measurement.get(console, wide, table).maximum <= console.width:
-        console.print(table)
-        return
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    console.print(Text(title), soft_wrap=True)
-    for cells in [header, *rows]:
-        console.print(Text(line(cells).rstrip()), soft_wrap=True)
+__all__ = [
+    "WIDE_FOLDS", "TrainingProgress", "backtest_table", "error_console", "interval_table", "metrics_table", "note",
+    "series_table", "series_validation_table", "show_table",
+]  # fmt: skip
 
 
 def loss_figure(
@@ -311,81 +156,6 @@ def _save(fig: Any, plt: Any, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def series_table(
-    console: Console, title: str, rows: Mapping[str | None, Mapping[str, float]], models: Sequence[str], limit: int = 40
-) -> None:
-    """One row per series, one column per model (e.g. relative MASE); long panels show the first `limit`."""
-    body = [[str(sid), *(_fmt(values.get(m, float("nan"))) for m in models)] for sid, values in list(rows.items())[:limit]]
-    if len(rows) > limit:
-        body.append([f"... {len(rows) - limit} more", *("" for _ in models)])
-    show_table(console, title, ["series", *models], body)
-
-
-def series_validation_table(console: Console, rows: Sequence[Mapping[str, Any]], few: int = 5) -> None:
-    """Each series' validation scores, best relative MASE first; long panels show the best and worst `few`
-    (`train --format json` gives them all)."""
-    def rel(r: Mapping[str, Any]) -> float:
-        v = r.get("rel_mase")
-        return math.inf if v is None or math.isnan(v) else float(v)
-
-    ranked = sorted(rows, key=rel)
-    shown = ranked if len(ranked) <= 2 * few else [*ranked[:few], None, *ranked[-few:]]
-    cols = ("mae", "rmse", "mase", "snaive_mase", "rel_mase")
-    body = [
-        [f"... {len(ranked) - 2 * few} more (train --format json lists all)", *("" for _ in cols)] if r is None
-        else [str(r["id"]), *(_fmt(float("nan") if r.get(c) is None else r[c]) for c in cols)]
-        for r in shown
-    ]  # fmt: skip
-    which = "" if len(ranked) <= 2 * few else f", the best and worst {few}"
-    title = f"Validation per series ({len(ranked)} series{which}; rel. MASE = MASE / seasonal naive's)"
-    show_table(console, title, ["series", "MAE", "RMSE", "MASE", "snaive MASE", "rel. MASE"], body, bold=("rel. MASE",))
-
-
-def interval_table(
-    console: Console, title: str, scores: Mapping[str, Mapping[float, tuple[float, float]]]
-) -> None:
-    """Coverage and MSIS per level (in %), for each model: {model: {level: (coverage, msis)}}."""
-    levels = sorted({lv for per_level in scores.values() for lv in per_level})
-    header = ["model"]
-    for lv in levels:
-        header += [f"coverage {lv:g}%", f"MSIS {lv:g}%"]
-    body = []
-    for name, per_level in scores.items():
-        cells = [name]
-        for lv in levels:
-            cov, msis = per_level.get(lv, (float("nan"), float("nan")))
-            cells += ["-" if math.isnan(cov) else f"{cov:.1%}", _fmt(msis)]
-        body.append(cells)
-    show_table(console, title, header, body)
-
-
-WIDE_FOLDS = 3  # up to this many origins, each origin's MASE is a column; more go to a table of their own
-
-
-def backtest_table(
-    console: Console, title: str, overall: Mapping[str, Mapping[str, float]], per_fold: Mapping[str, Sequence[float]],
-    baseline: str = "seasonal naive",
-) -> None:  # fmt: skip
-    """Models as rows: the overall metrics and the skill against the baseline; the MASE of each origin as columns
-    (a few origins) or as a long table, one row per origin (many)."""
-    folds = len(next(iter(per_fold.values()), []))
-    wide = folds <= WIDE_FOLDS
-    header = ["model", *(f"MASE f{k + 1}" for k in range(folds if wide else 0))]
-    header += ["MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "rel. MASE", "skill"]
-    body = []
-    for name, row in overall.items():
-        cells = [name, *(_fmt(v) for v in per_fold[name])] if wide else [name]
-        cells += [_fmt(row.get(m, float("nan"))) for m in ("mae", "rmse", "mape", "smape", "mase", "rel_mase")]
-        skill = row.get("skill", float("nan"))
-        cells.append("-" if name == baseline or math.isnan(skill) else f"{skill:+.1%}")
-        body.append(cells)
-    show_table(console, title, header, body, bold=("rel. MASE", "skill"))
-    if not wide:
-        models = list(per_fold)
-        rows = [[f"f{k + 1}", *(_fmt(per_fold[m][k]) for m in models)] for k in range(folds)]
-        show_table(console, "MASE per origin", ["origin", *models], rows)
 
 
 def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
