@@ -23,7 +23,7 @@ from lstmcast import configfile
 from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError
 from lstmcast.pipeline import runs
-from lstmcast.pipeline.runs import Source
+from lstmcast.pipeline.sources import Source
 
 NIXTLA = ("unique_id", "ds", "y")  # statsforecast / neuralforecast's long format, detected by its column names
 

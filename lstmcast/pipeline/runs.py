@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeAlias
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -17,19 +17,19 @@ from lstmcast import configfile, defaults
 from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.checkpoint.export import Exported, export
 from lstmcast.checkpoint.format import Checkpoint
-from lstmcast.config import DataConfig, RunConfig
-from lstmcast.errors import ConfigError, DataError, MissingColumn
+from lstmcast.config import RunConfig
+from lstmcast.errors import ConfigError
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
 from lstmcast.evaluation.validation import combined_validation, series_scores, validate
 from lstmcast.forecasting.forecast import forecast
-from lstmcast.io.data import Series, season_length
-from lstmcast.io.panel import load_panel, panel_from_frame
+from lstmcast.io.data import season_length
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Combination, Theta
 from lstmcast.pipeline import artifacts, inspection, rundir
 from lstmcast.pipeline.inspection import GateReport
 from lstmcast.pipeline.setup import describe_setup
+from lstmcast.pipeline.sources import Source, load_for_model, read_panel, user_names
 from lstmcast.training import distributed
 from lstmcast.training.fitting import prepare
 from lstmcast.training.loop import (
@@ -48,7 +48,6 @@ from lstmcast.ui import render
 from lstmcast.ui.gateplot import gates_figure
 
 Report = Callable[[str], None]
-Source: TypeAlias = "str | Path | pd.DataFrame"  # a file (CSV or Parquet), "-" (standard input), or a DataFrame
 
 
 @dataclass
@@ -253,48 +252,6 @@ def _train(
     return TrainRun(run_dir, final, result, val_metrics, again, scores_by_series, season)
 
 
-def read_panel(
-    source: Source, cfg: DataConfig, *, stdin: IO[bytes] | None = None, report: Report | None = None
-) -> list[Series]:
-    """The series in a file or a DataFrame (single series, long with cfg.id_col, or wide with several targets): the
-    one reader behind every entry point, so a DataFrame is checked exactly as a CSV is."""
-    if isinstance(source, pd.DataFrame):
-        frame = source.reset_index() if not isinstance(source.index, pd.RangeIndex) else source.copy()
-        frame.columns = pd.Index([str(c) for c in frame.columns])
-        frame.attrs["source"] = "<DataFrame>"
-        return panel_from_frame(frame, cfg, report=report)
-    if not isinstance(source, (str, Path)):
-        raise DataError(f"data must be a file path or a pandas DataFrame, not {type(source).__name__}")
-    return load_panel(source, cfg, stdin=stdin, report=report)
-
-
-def _load_for_model(
-    ckpt: Checkpoint, source: Source, target: str | None, time_col: str | None, fill: str,
-    stdin: IO[bytes] | None, report: Report | None,
-) -> list[Series]:  # fmt: skip
-    """Read new data for a trained model, with the model's own columns (target, id, covariates) by default."""
-    schema = ckpt.schema
-    trained = ckpt.config.data
-    dcfg = replace(
-        trained,
-        target=target or trained.target or schema.get("target"),
-        time_col=time_col or schema.get("time_col"),
-        fill=fill,
-    )
-    try:
-        return read_panel(source, dcfg, stdin=stdin, report=report)
-    except MissingColumn as exc:
-        trained_on, model_time = schema.get("target"), schema.get("time_col")
-        if target is None and trained_on and exc.column == trained_on:
-            raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
-        if time_col is None and model_time and exc.column == model_time:  # the model's column, not the user's flag
-            raise DataError(
-                f"{source}: no column {model_time!r}, the time column the model was trained with; name this data's "
-                f"time column with --time-col (the columns are {', '.join(exc.columns)})"
-            ) from None
-        raise
-
-
 def evaluate_run(
     model: str | Path,
     source: Source,
@@ -313,7 +270,7 @@ def evaluate_run(
     """Score a checkpoint on the data after its training data (no retraining). `clip`: intervals of series never
     negative before each origin are clipped at zero."""
     ckpt = ckpt_io.load(model)
-    panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+    panel = load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or (), clip=clip)
 
 
@@ -340,7 +297,7 @@ def predict_run(
     ckpt = ckpt_io.load(model)
     panel = None
     if source is not None:
-        panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+        panel = load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
     frame = forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
     if plot is not None:
@@ -349,16 +306,6 @@ def predict_run(
         artifacts.prediction_figure(rundir.writable_file(Path(plot), "--plot"), frame, chosen, n_rows,
                                     list(levels or ()), report)  # fmt: skip
     return user_names(frame, ckpt.schema) if keep_names else frame
-
-
-def user_names(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
-    """timestamp, forecast and id renamed to the training data's time, target and id columns (where it had them
-    and a name would not clash with another column)."""
-    wanted = {"timestamp": schema.get("time_col"), "forecast": schema.get("target"), "id": schema.get("id_col")}
-    names = {k: str(v) for k, v in wanted.items() if k in frame.columns and v and "," not in str(v)}
-    if len(set(names.values())) < len(names) or set(names.values()) & (set(frame.columns) - set(names)):
-        return frame
-    return frame.rename(columns=names)
 
 
 def backtest_run(
@@ -420,7 +367,7 @@ def inspect_run(
         return card, None, None
     series = None
     if source is not None:
-        series = _load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
+        series = load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
     gate = inspection.gate_report(ckpt, series)
     where = Path(out) if out is not None else path.parent
     where.mkdir(parents=True, exist_ok=True)
