@@ -479,7 +479,7 @@ def cli_train(data: Data, shape: Shape, steps: int, s: Settings, out: Path) -> d
     res["seconds"] = float("nan")
     metrics = out / "metrics.csv"
     if res["rc"] == 0 and metrics.is_file():
-        rows = [ln.split(",") for ln in metrics.read_text().splitlines()[1:] if ln.strip()]
+        rows = fit_rows(metrics)
         res["seconds"] = float(rows[-1][4])  # the last (warm) epoch: training plus validation
     return res
 
@@ -694,8 +694,14 @@ def _epoch_seconds(run_dir: Path) -> float:
     metrics = run_dir / "metrics.csv"
     if not metrics.is_file():
         return float("nan")
-    rows = [ln.split(",") for ln in metrics.read_text().splitlines()[1:] if ln.strip()]
+    rows = fit_rows(metrics)
     return float(rows[-1][4]) if rows else float("nan")
+
+
+def fit_rows(metrics: Path) -> list[list[str]]:
+    """metrics.csv's rows of the first fit (phase fit; files before the phase column: every row), split."""
+    rows = [ln.split(",") for ln in metrics.read_text().splitlines()[1:] if ln.strip()]
+    return [r for r in rows if len(r) < 6 or r[5] == "fit"]
 
 
 def write_panel(s: Settings, tmp: Path) -> Path:
@@ -759,7 +765,7 @@ def section_distributed(s: Settings, tmp: Path) -> None:
             "--nproc", str(nproc), "--out", str(out),
         )  # fmt: skip
         res = run_child(cmd, timeout=600, env=env)
-        rows = [ln.split(",") for ln in (out / "metrics.csv").read_text().splitlines()[1:]] if res["rc"] == 0 else []
+        rows = fit_rows(out / "metrics.csv") if res["rc"] == 0 else []
         res["epoch_s"] = median([float(r[4]) for r in rows[1:]] or [float("nan")])  # epochs after the first
         res["loss"] = float(rows[-1][1]) if rows else float("nan")
         return res

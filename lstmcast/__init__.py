@@ -10,6 +10,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
+    "Forecaster": "lstmcast.pipeline.forecaster",
     "load_series": "lstmcast.io.data",
     "Series": "lstmcast.io.data",
     "RunConfig": "lstmcast.config",

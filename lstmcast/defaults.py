@@ -9,7 +9,11 @@ from __future__ import annotations
 import math
 
 # --- window sizes (from the season m and the series' length n) ----------------------------------------------------
-HORIZON_SEASONS = 1  # --horizon: one season, at least 1 step
+HORIZON_SEASONS = 1  # --horizon: one season ...
+# ... and with no season (yearly data, an unknown frequency, positions) 6 steps, the M3/M4 yearly horizon, at most a
+# third of the series: one step would be a forecast nobody asks for and too little to validate on.
+SEASONLESS_HORIZON = 6
+SEASONLESS_MAX_SHARE = 3
 LOOKBACK_SEASONS_SHORT = 3  # --lookback: 3 seasons for seasons of up to SHORT_SEASON steps ...
 LOOKBACK_SEASONS_LONG = 2  # ... and 2 for longer ones
 SHORT_SEASON = 12
@@ -83,12 +87,15 @@ def window_sizes(
 ) -> tuple[int, int, int]:
     """(lookback, horizon, val_size): the given ones kept, the others from the season and the length.
 
-    horizon: one season (at least 1). lookback: 3 seasons for short seasons (<= 12), 2 for longer ones, at least
+    horizon: one season; with no season (m <= 1) SEASONLESS_HORIZON steps, at most a third of the series. lookback: 3 seasons for short seasons (<= 12), 2 for longer ones, at least
     16 points, at most 336 and (unless `padded`) at most a third of the series. val_size: up to 4 horizons, at most a
     tenth of the series, at least one horizon.
     """
     if horizon is None:
-        horizon = max(1, HORIZON_SEASONS * season)
+        if season > 1:
+            horizon = HORIZON_SEASONS * season
+        else:
+            horizon = max(1, min(SEASONLESS_HORIZON, n_rows // SEASONLESS_MAX_SHARE))
     if val_size is None:
         val_size = horizon * max(1, min(VAL_HORIZONS, (n_rows // VAL_MAX_SHARE) // horizon))
     if lookback is None:

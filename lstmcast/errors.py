@@ -12,9 +12,10 @@ class DataError(LstmcastError):
 class MissingColumn(DataError):
     """The data has no column of the name a setting gives (`column`)."""
 
-    def __init__(self, message: str, column: str) -> None:
+    def __init__(self, message: str, column: str, columns: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.column = column
+        self.columns = columns  # the columns the data has
 
 
 class ConfigError(LstmcastError):

@@ -215,6 +215,40 @@ def test_backtest_cli_csv_and_out_dir(capsys, tmp_path: Path):
     assert (out / "backtest.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_backtest_out_writes_every_folds_forecasts(capsys, tmp_path: Path, air_values: np.ndarray):
+    out = tmp_path / "bt"
+    code, _, err = run_main(capsys, "backtest", AIR, "--folds", "2", "--level", "80", "--out", out, "-q", *TINY_ARGS)
+    assert code == 0, err
+    frame = pd.read_csv(out / "forecasts.csv")
+    assert list(frame.columns) == ["fold", "cutoff", "timestamp", "actual", "forecast", "lo_80", "hi_80", "naive",
+                                   "seasonal_naive", "drift"]  # fmt: skip
+    assert len(frame) == 2 * 12  # one row per fold and forecast point
+    assert set(frame["cutoff"]) == {"1958-12-01T00:00:00", "1959-12-01T00:00:00"}
+    first = frame[frame["fold"] == 1]
+    assert first["timestamp"].iloc[0] == "1959-01-01T00:00:00" and first["timestamp"].iloc[-1] == "1959-12-01T00:00:00"
+    assert np.allclose(first["actual"], air_values[120:132])
+    assert np.allclose(first["seasonal_naive"], air_values[108:120])  # the last season before the cutoff
+    assert (frame["lo_80"] <= frame["forecast"]).all() and (frame["forecast"] <= frame["hi_80"]).all()
+
+
+def test_forecast_records_of_a_panel_name_each_series(tmp_path: Path):
+    wide = tmp_path / "wide.csv"
+    frame = pd.read_csv(AIR)
+    frame["other"] = frame["value"] * 2.0
+    frame.to_csv(wide, index=False)
+    result = backtest(_panel(wide), tiny_config(), folds=1)
+    rows = result.forecast_records()
+    assert {r["id"] for r in rows} == {"value", "other"} and len(rows) == 2 * 12
+    assert all(r["cutoff"] == "1959-12-01T00:00:00" for r in rows)
+
+
+def _panel(path: Path):
+    from lstmcast.config import DataConfig
+    from lstmcast.io.panel import load_panel
+
+    return load_panel(path, DataConfig(target="value,other"))
+
+
 def test_backtest_cli_json_lines(capsys):
     code, stdout, err = run_main(capsys, "backtest", AIR, "--folds", "1", "-f", "json", *TINY_ARGS, "--quiet")
     assert code == 0, err

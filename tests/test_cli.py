@@ -64,6 +64,17 @@ def test_help() -> None:
     assert pred.exit_code == 0 and "--horizon" in pred.stdout and "--format" in pred.stdout
 
 
+def test_help_reads_at_80_columns() -> None:
+    for command in ("train", "backtest", "predict"):
+        text = CliRunner().invoke(cli.app, [command, "--help"], terminal_width=80).stdout
+        assert all(len(line) <= 80 for line in text.splitlines()), text
+        assert "│" not in text and "…" not in text  # plain help: no panels crushing the help column
+    text = CliRunner().invoke(cli.app, ["train", "--help"], terminal_width=80).stdout
+    assert "Input steps per window (default: from the season)." in " ".join(text.split())
+    text = CliRunner().invoke(cli.app, ["export", "--help"], terminal_width=80).stdout
+    assert 'pip install "lstmcast[export]"' in text  # plain help: no markup escapes
+
+
 @pytest.mark.slow
 def test_help_and_version_through_python_m() -> None:
     for args in (["--help"], ["train", "--help"]):
@@ -87,15 +98,38 @@ def test_train_writes_the_run_directory(cli_run: Path) -> None:
         assert (cli_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with (cli_run / "metrics.csv").open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["epoch", "train_loss", "val_loss", "lr", "seconds"]
-    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
-    assert all(math.isfinite(float(v)) for r in rows[1:] for v in r)
+    assert rows[0] == ["epoch", "train_loss", "val_loss", "lr", "seconds", "phase"]
+    fit_rows = [r for r in rows[1:] if r[5] == "fit"]
+    assert [r[0] for r in fit_rows] == ["1", "2", "3"]
+    assert all(math.isfinite(float(v)) for r in fit_rows for v in r[:5])
     summary = json.loads((cli_run / "summary.json").read_text())
     assert summary["rows"] == 144
     assert summary["config"]["window"]["lookback"] == 24 and summary["config"]["window"]["horizon"] == 12
     assert summary["config"]["model"]["hidden_size"] == 8
     assert summary["epochs_run"] == 3
     assert summary["refit_epochs"] == summary["best_epoch"] >= 1  # short data: refitted on all of it (auto)
+    refit_rows = [r for r in rows[1:] if r[5] == "refit"]  # the refit is recorded as its own phase
+    assert [int(r[0]) for r in refit_rows] == list(range(1, summary["refit_epochs"] + 1))
+    assert all(r[2] == "" and math.isfinite(float(r[1])) for r in refit_rows)  # no validation part left
+
+
+def test_train_prints_the_resolved_set_up_and_line_progress_when_stderr_is_no_terminal(
+    air_csv: Path, tmp_path: Path
+) -> None:
+    args = [a for a in TINY_ARGS if a != "--quiet"]
+    result = CliRunner().invoke(cli.app, ["train", str(air_csv), "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    err = result.stderr  # a CliRunner's stderr is no terminal, as in a log
+    setup = next(line for line in err.splitlines() if line.startswith("set-up: "))
+    for part in ("season 12", "lookback 24", "horizon 12", "validation 12", "padding off", "norm ", "scaler ",
+                 "epochs <= 3", "batch 32", "device cpu", "thread"):  # fmt: skip
+        assert part in setup, setup
+    epoch_lines = [line for line in err.splitlines() if line.startswith("fit epoch ")]
+    assert epoch_lines[0].startswith("fit epoch 1/3") and "best " in epoch_lines[0] and "patience " in epoch_lines[0]
+    assert "ETA" in epoch_lines[0]
+    assert epoch_lines[-1].startswith("fit epoch 3/3")
+    assert any(line.startswith("refit epoch ") for line in err.splitlines())
+    assert "\x1b[" not in err and "━" not in err  # no bar, no colour codes in a log
 
 
 def test_refit_off_keeps_the_early_stopped_model(cli_run: Path, tmp_path: Path, air_csv: Path) -> None:

@@ -27,7 +27,9 @@ def table_rows() -> dict[str, str]:
 
 def test_the_window_rows_state_the_window_rules() -> None:
     rows = table_rows()
-    assert rows["`--horizon`"] == "one season" and defaults.HORIZON_SEASONS == 1
+    assert rows["`--horizon`"].startswith("one season; with no season") and defaults.HORIZON_SEASONS == 1
+    share = next(words for words, n in SHARES.items() if n == defaults.SEASONLESS_MAX_SHARE)
+    assert f"{defaults.SEASONLESS_HORIZON} steps" in rows["`--horizon`"] and f"{share} of the series" in rows["`--horizon`"]
     lookback = rows["`--lookback`"]
     assert lookback.startswith(f"{defaults.LOOKBACK_SEASONS_SHORT} seasons")
     assert f"({defaults.LOOKBACK_SEASONS_LONG} for seasons longer than {defaults.SHORT_SEASON} steps)" in lookback
@@ -76,7 +78,8 @@ def test_the_calendar_row_states_the_calendar_rule() -> None:
 @pytest.mark.parametrize(("n_rows", "season"), [(144, 12), (1000, 52), (30, 1), (5000, 24), (476, 4)])
 def test_resolving_applies_the_stated_window_rules(n_rows: int, season: int) -> None:
     w = resolve_window(WindowConfig(), n_rows, season)
-    assert w.horizon == max(1, season)
+    seasonless = min(defaults.SEASONLESS_HORIZON, n_rows // defaults.SEASONLESS_MAX_SHARE)
+    assert w.horizon == (season if season > 1 else seasonless)
     assert w.horizon <= w.val_size <= max(w.horizon, n_rows // defaults.VAL_MAX_SHARE)
     assert w.lookback <= defaults.LOOKBACK_MAX and w.lookback <= max(w.horizon, (n_rows - w.val_size) // 3)
 
@@ -99,6 +102,12 @@ def test_panels_of_many_series_get_more_passes(n_windows: int, n_series: int, ep
     t = resolve_train(TrainConfig(), n_windows, n_series)
     assert (t.epochs, t.batch_size) == (epochs, batch)
     assert t.patience == max(defaults.PATIENCE_MIN, t.epochs // defaults.PATIENCE_SHARE)
+
+
+def test_yearly_data_gets_the_m3_horizon_of_six_and_validation_of_at_least_one_horizon() -> None:
+    w = resolve_window(WindowConfig(), 40, 1)
+    assert (w.horizon, w.val_size) == (6, 6)
+    assert resolve_window(WindowConfig(), 9, 1).horizon == 3  # at most a third of a very short series
 
 
 def test_given_sizes_are_kept_and_resolved_ones_are_whole_numbers() -> None:

@@ -245,3 +245,57 @@ def test_empirical_coverage_on_a_real_series():
     overall = result.overall()["lstmcast"]
     assert 0.0 <= overall["coverage_80"] <= 1.0
     assert overall["coverage_80"] == pytest.approx(np.mean([f.scores["lstmcast"]["coverage_80"] for f in result.folds]))
+
+
+# --- intervals of non-negative series are clipped at zero (issue 14, item 10) ----------------------------------
+
+
+def test_clip_at_zero_clips_only_the_series_never_negative():
+    from lstmcast.forecasting.intervals import clip_at_zero, never_negative
+
+    lo, hi = np.array([[-2.0, 1.0], [-2.0, 1.0]]), np.array([[-1.0, 3.0], [-1.0, 3.0]])
+    clo, chi = clip_at_zero(lo, hi, np.array([True, False]))
+    assert clo.tolist() == [[0.0, 1.0], [-2.0, 1.0]] and chi.tolist() == [[0.0, 3.0], [-1.0, 3.0]]
+    assert never_negative(np.array([0.0, 2.0, np.nan])) and not never_negative(np.array([1.0, -0.1]))
+    assert not never_negative(np.array([np.nan]))
+
+
+@pytest.fixture(scope="module")
+def sunspot_minimum(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Monthly sunspot numbers 1989..2008-06 and 1989..2009-06, at the solar minimum (near zero, never negative)."""
+    lines = (DATASETS / "sunspot_month.csv").read_text().splitlines()
+    where = tmp_path_factory.mktemp("sun")
+    paths = []
+    for end in ("2008-06-01", "2009-06-01"):
+        rows = [ln for ln in lines[1:] if "1989-01-01" <= ln[:10] <= end]
+        paths.append(where / f"sunspots-{end[:4]}.csv")
+        paths[-1].write_text("\n".join([lines[0], *rows]) + "\n")
+    return paths[0], paths[1]
+
+
+def test_predict_backtest_and_evaluate_clip_the_intervals_of_a_non_negative_series(
+    capsys, sunspot_minimum: tuple[Path, Path], tmp_path: Path
+):
+    run, (train_part, whole) = tmp_path / "run", sunspot_minimum
+    code, _, err = run_main(capsys, "train", train_part, "--out", run, *TINY_ARGS)
+    assert code == 0, err
+    lows = {}
+    for flag in ("--clip-zero", "--no-clip-zero"):
+        code, out, err = run_main(capsys, "predict", "-m", run, "--level", "95", flag)
+        assert code == 0, err
+        lows[flag] = min(float(r["lo_95"]) for r in csv.DictReader(io.StringIO(out)))
+    assert lows["--no-clip-zero"] < 0 <= lows["--clip-zero"]  # the default clips
+    code, out, err = run_main(capsys, "predict", "-m", run, "--level", "95")
+    assert min(float(r["lo_95"]) for r in csv.DictReader(io.StringIO(out))) >= 0
+    from lstmcast.pipeline import runs as pipeline
+
+    for clip in (True, False):
+        result = pipeline.evaluate_run(run, whole, levels=[95.0], clip=clip)
+        lows = [min(f.forecasts["lo_95"]) for f in result.folds]
+        assert bool(min(lows) >= 0) is clip
+    code, _, err = run_main(capsys, "evaluate", "-m", run, whole, "--level", "95", "--no-clip-zero", "-q")
+    assert code == 0, err
+    cfg = RunConfig(window=WindowConfig(lookback=24, horizon=12, val_size=12), model=ModelConfig(hidden_size=8),
+                    train=TrainConfig(epochs=2, batch_size=32, device="cpu", combine="off"))  # fmt: skip
+    result = pipeline.backtest_run(whole, cfg, folds=2, levels=[95.0])
+    assert all(min(f.forecasts["lo_95"]) >= 0 for f in result.folds)

@@ -334,3 +334,23 @@ def test_a_future_covariate_model_of_the_older_layout_is_refused_with_a_reason(
     code, out, err = run_main(capsys, "predict", "-m", tmp_path / "old.pt")
     assert code == 4 and out == ""
     assert "saved by an older lstmcast" in assert_one_error_line(err) and "train it again" in err
+
+
+def test_train_reports_each_series_validation_in_a_table_summary_json_and_json_lines(capsys, tmp_path: Path) -> None:
+    import json
+
+    run = tmp_path / "run"
+    code, out, err = run_main(
+        capsys, "train", Path(__file__).resolve().parent / "data" / "visnights.csv", "--target",
+        "NSWMetro,NSWNthCo,NSWSthCo", "--out", run, "--lookback", "8", "--hidden", "8", "--epochs", "1",
+        "--device", "cpu", "--combine", "off", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in records] == ["NSWMetro", "NSWNthCo", "NSWSthCo"]
+    for r in records:
+        assert r["rel_mase"] == pytest.approx(r["mase"] / r["snaive_mase"])
+    assert "Validation per series (3 series; rel. MASE" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert [r["id"] for r in summary["validation_per_series"]] == ["NSWMetro", "NSWNthCo", "NSWSthCo"]
+    assert summary["validation_per_series"][0]["mase"] == pytest.approx(records[0]["mase"])

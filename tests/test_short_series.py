@@ -221,3 +221,28 @@ def test_backtest_folds_blend_theta_as_train_does(yearly: list) -> None:
     np.testing.assert_allclose(values, w * lstm + (1 - w) * theta, rtol=1e-6)
     off = fit_series(yearly, config().replace(train=TrainConfig(epochs=2, seed=0, device="cpu", combine="off")))
     assert off.weights == [1.0]
+def test_yearly_defaults_forecast_six_steps_and_call_the_baseline_naive(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    one = tmp_path / "one.csv"
+    frame = pd.read_csv(YEARLY)
+    first = frame[frame["id"] == frame["id"].iloc[-1]].drop(columns=["id"])
+    first.to_csv(one, index=False)
+    code, _, err = run_main(capsys, "train", one, "--out", tmp_path / "run", "--hidden", "8", "--epochs", "2",
+                            "--device", "cpu", "--combine", "off")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["season"] == 1 and summary["baseline"] == "naive"
+    assert summary["config"]["window"]["horizon"] == 6 and summary["config"]["window"]["val_size"] >= 6
+    assert "horizon 6" in err and "\nnaive " in err and "seasonal naive" not in err
+
+
+def test_series_too_short_to_validate_are_listed_unscored_per_series(tmp_path: Path) -> None:
+    from lstmcast.pipeline.runs import train_run
+
+    cfg = RunConfig(data=DataConfig(id_col="id"), window=WindowConfig(horizon=8), model=ModelConfig(hidden_size=8),
+                    train=TrainConfig(epochs=1, device="cpu", combine="off"))  # fmt: skip
+    run = train_run(DATA / "m3_quarterly.csv", cfg, out=tmp_path / "run")
+    unscored = [r for r in run.series_scores if r["windows"] == 0]
+    assert unscored and all(r["rel_mase"] is None for r in unscored)
+    assert all(r["rel_mase"] is not None for r in run.series_scores if r["windows"])

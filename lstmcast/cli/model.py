@@ -57,7 +57,7 @@ def export(
     model: ModelOpt,
     format: Annotated[
         ExportFormat,
-        typer.Option("--format", "-f", help='onnx (needs pip install "lstmcast\\[export]") or torchscript.'),
+        typer.Option("--format", "-f", help='onnx (needs pip install "lstmcast[export]") or torchscript.'),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="File to write (replaced atomically).")],
 ) -> None:

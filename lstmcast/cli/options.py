@@ -48,12 +48,23 @@ LevelOpt = Annotated[
 ]
 
 
+ClipZeroOpt = Annotated[
+    bool,
+    typer.Option(
+        "--clip-zero/--no-clip-zero",
+        help="Clip the intervals of series never negative in the training data at zero.",
+    ),
+]
+
+
 class OutFormat(str, Enum):
     csv = "csv"
     json = "json"
 
 
-DataArg = Annotated[str, typer.Argument(help="CSV file (.csv or .csv.gz), or - to read standard input.")]
+DataArg = Annotated[
+    str, typer.Argument(help="CSV file (.csv or .csv.gz), Parquet file (.parquet), or - to read standard input.")
+]
 OptDataArg = Annotated[
     str | None, typer.Argument(help="Recent data to forecast from (file or -); default: the stored history.")
 ]
@@ -216,6 +227,22 @@ def _resolved_config(ctx: typer.Context, opts: dict[str, Any], config: Path | No
     from lstmcast import configfile
 
     return configfile.merge(configfile.read(config), {n: _value(opts[n]) for n in opts if _given(ctx, n)})
+
+
+def check_header(data: str | None, cfg: RunConfig | None = None, **columns: str | None) -> None:
+    """The columns a command names, checked against the CSV header before torch and pandas load (precheck)."""
+    if data is None:
+        return
+    from lstmcast.pipeline import precheck
+
+    if cfg is not None:
+        d = cfg.data
+        precheck.check_columns(
+            data, target=d.target, time_col=d.time_col, id_col=d.id_col, covariates=d.covariates,
+            future_covariates=d.future_covariates,
+        )  # fmt: skip
+    else:
+        precheck.check_columns(data, target=columns.get("target"), time_col=columns.get("time_col"))
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps to any width (rich's panels crush the help column at 80)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -11,8 +11,19 @@ import typer
 
 from lstmcast.cli import state
 from lstmcast.cli.exits import _Interrupted
-from lstmcast.cli.options import ConfigOpt, DataArg, _given, _resolved_config, _value, limits, with_model_options
-from lstmcast.cli.output import _console, _note, _stdin
+from lstmcast.cli.options import (
+    ConfigOpt,
+    DataArg,
+    OutFormat,
+    ReportFormat,
+    _given,
+    _resolved_config,
+    _value,
+    check_header,
+    limits,
+    with_model_options,
+)
+from lstmcast.cli.output import _console, _note, _stdin, _write_frame, pd_frame
 from lstmcast.cli.program import app
 from lstmcast.errors import ConfigError, DataError
 
@@ -46,6 +57,11 @@ def train(
             "--batch-size is the global batch).",
         ),
     ] = 1,
+    format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", help="table: the validation tables on stderr only; csv or json: also each "
+                     "series' validation scores on stdout."),
+    ] = ReportFormat.table,
     opts: dict[str, Any] | None = None,
 ) -> None:
     """Train a model on DATA and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
@@ -66,9 +82,11 @@ def train(
         _resume(data, resume, {n: _value(opts[n]) for n in opts if _given(ctx, n)}, ctx, quiet=quiet)
         return
     cfg = _resolved_config(ctx, opts, config)
+    check_header(data, cfg)
     out = Path(run["out"]) if "out" in run else out
     _run_training(
-        data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet
+        data, cfg, out=out, project=Path(run.get("project", project)), name=run.get("name", name), quiet=quiet,
+        format=format,
     )
 
 
@@ -118,7 +136,8 @@ def _resume(data: str, run_dir: Path, given: dict[str, Any], ctx: typer.Context,
 
 
 def _run_training(
-    data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None
+    data: str, cfg: Any, *, out: Path | None, project: Path, name: str, quiet: bool, resume: Any = None,
+    format: ReportFormat = ReportFormat.table,
 ) -> None:
     from rich.markup import escape
 
@@ -131,9 +150,18 @@ def _run_training(
     console = _console()
     report = None if quiet else (lambda msg: _note(console, msg))
     with render.TrainingProgress(console, cfg.train.epochs, enabled=not quiet) as bar:
+
+        def show(log: Any, model: Any, improved: bool) -> None:
+            if log.phase != bar.phase:
+                bar.start_phase(log.phase, log.epochs)
+            bar.update(
+                log.epoch, log.train_loss, log.val_loss, log.epochs, improved=improved, patience=log.patience,
+                seconds=log.seconds,
+            )  # fmt: skip
+
         run = pipeline.train_run(
             data, cfg, out=out, project=project, name=name, stdin=_stdin(), report=report, resume=resume,
-            on_epoch_end=lambda log, model, improved: bar.update(log.epoch, log.train_loss, log.val_loss, log.epochs),
+            on_epoch_end=show, on_refit_epoch=show,
         )  # fmt: skip
     res = run.result
     if not main_rank:
@@ -157,18 +185,24 @@ def _run_training(
         if run.stopped_early:
             kept = "the final model refitted on all the data for that many epochs" if run.refitted else "restored"
             _note(console, f"early stop at epoch {res.epochs_run}; best epoch {res.best_epoch}, {kept}")
-        render.metrics_table(console, run.validation_scope(), run.val_metrics, ["mae", "rmse", "mape", "mase"])
+        shown = {(run.baseline if k == "seasonal naive" else k): v for k, v in run.val_metrics.items()}
+        render.metrics_table(console, run.validation_scope(), shown, ["mae", "rmse", "mape", "mase"])
+        if len(run.series_scores) > 1:
+            render.series_validation_table(console, run.series_scores)
         ours, snaive = run.val_metrics["lstmcast"]["mase"], run.val_metrics["seasonal naive"]["mase"]
         if run.beats_seasonal_naive() is False:
             _note(
                 console,
-                f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat repeating the last "
-                f"season (MASE {snaive:.3f}); try more data, a longer --lookback or more --epochs",
+                f"[yellow]warning:[/] on validation the model (MASE {ours:.3f}) does not beat {run.baseline}, "
+                f"repeating the last {'value' if run.baseline == 'naive' else 'season'} (MASE {snaive:.3f}); try "
+                "more data, a longer --lookback or more --epochs",
                 markup=True,
             )
         _note(
             console, f"saved run to [bold]{escape(str(run.run_dir))}[/] ({escape(', '.join(run.files))})", markup=True
         )
+    if format is not ReportFormat.table and main_rank:
+        _write_frame(pd_frame(run.series_scores), OutFormat(format.value))
     if run.diverged:
         raise DataError(
             f"training stopped: the loss became NaN or infinite in epoch {res.epochs_run}; {run.run_dir}/model.pt "

@@ -25,6 +25,7 @@ from lstmcast.evaluation.metrics import (
     seasonal_naive_bands,
 )
 from lstmcast.forecasting.forecast import Bands, check_compatible, forecast_series
+from lstmcast.forecasting.intervals import clip_at_zero, never_negative
 from lstmcast.io.data import Series, season_length
 from lstmcast.training.fitting import check_panel, fit_series
 
@@ -49,6 +50,7 @@ class Fold:
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
     scores: dict[str, dict[str, float]]
+    cutoff: str | int | None = None  # the time of the last observation before the origin (what the forecast saw)
 
 
 def level_tag(level: float) -> str:
@@ -139,6 +141,25 @@ class BacktestResult:
         return rows
 
 
+    def forecast_records(self) -> list[dict]:
+        """The forecasts themselves, one row per series, fold and forecast point: `id` (panels), `fold`, `cutoff`
+        (the last time the forecast saw), `timestamp`, `actual`, `forecast` (lstmcast), its `lo_P`/`hi_P` bounds,
+        then each baseline's forecast (statsforecast's cross_validation layout)."""
+        rows = []
+        panel = len(self.ids) > 1
+        tags = [level_tag(lv) for lv in sorted(set(self.levels))]
+        bounds = [f"{side}_{tag}" for tag in tags for side in ("lo", "hi")]
+        for f in self.folds:
+            for i, t in enumerate(f.times):
+                row: dict = {"id": f.series} if panel else {}
+                row |= {"fold": f.fold, "cutoff": f.cutoff, "timestamp": t, "actual": float(f.actual[i])}
+                row["forecast"] = float(f.forecasts["lstmcast"][i])
+                row |= {k: float(f.forecasts[k][i]) for k in bounds if k in f.forecasts}
+                row |= {name.replace(" ", "_"): float(f.forecasts[name][i]) for name in BASELINES}
+                rows.append(row)
+        return rows
+
+
 def _gmean(values: Sequence[float]) -> float:
     good = [v for v in values if v > 0 and math.isfinite(v)]
     return math.exp(sum(math.log(v) for v in good) / len(good)) if good else float("nan")
@@ -173,9 +194,11 @@ def score_folds(
     forecaster: Forecaster,
     on_fold: Callable[[int, int], None] | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
 ) -> list[Fold]:
     """For each fold k, forecast every series from its origin starts[k][i] (None: not in this fold); score the
-    points and, for each level, the intervals of lstmcast and of seasonal naive (coverage and MSIS)."""
+    points and, for each level, the intervals of lstmcast and of seasonal naive (coverage and MSIS). With `clip`,
+    the intervals of a series never negative before the origin are clipped at zero (intervals.clip_at_zero)."""
     results = []
     for k, fold_starts in enumerate(starts, start=1):
         if on_fold is not None:
@@ -188,6 +211,7 @@ def score_folds(
             past, actual = s.values[:origin], s.values[origin : origin + horizon]
             forecasts = {"lstmcast": preds[j]} | {name: fn(past, horizon, season) for name, fn in BASELINES.items()}
             scores = {name: point_metrics(actual, p, past, season) for name, p in forecasts.items()}
+            nonnegative = clip and never_negative(past)
             for level in levels:
                 tag = level_tag(level)
                 own = (bands[level][0][j], bands[level][1][j])
@@ -195,6 +219,7 @@ def score_folds(
                     ("lstmcast", own),
                     ("seasonal naive", seasonal_naive_bands(past, horizon, season, level)),
                 ):
+                    lo, hi = clip_at_zero(lo, hi, nonnegative)
                     scores[name][f"coverage_{tag}"] = coverage(actual, lo, hi)
                     scores[name][f"msis_{tag}"] = msis(actual, lo, hi, level, past, season)
                     if name == "lstmcast":
@@ -202,7 +227,7 @@ def score_folds(
                 for name in ("naive", "drift"):
                     scores[name][f"coverage_{tag}"] = scores[name][f"msis_{tag}"] = float("nan")
             times = [_time(s, i) for i in range(origin, origin + horizon)]
-            results.append(Fold(s.id, k, origin, times, actual, forecasts, scores))
+            results.append(Fold(s.id, k, origin, times, actual, forecasts, scores, _time(s, origin - 1)))
     return results
 
 
@@ -217,6 +242,7 @@ def backtest(
     on_fold: Callable[[int, int], None] | None = None,
     report: Callable[[str], None] | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
     local: bool = False,
 ) -> BacktestResult:
     """Train on everything before each origin (scalers fitted there only) and forecast the next horizon.
@@ -263,7 +289,7 @@ def backtest(
             full[level] = (lo_all, hi_all)
         return _fill_skipped(out, full, pasts, horizon, m)
 
-    folds_ = score_folds(series, starts, horizon, m, train_and_forecast, on_fold, levels)
+    folds_ = score_folds(series, starts, horizon, m, train_and_forecast, on_fold, levels, clip)
     return BacktestResult(series, cfg, m, folds_, tuple(levels))
 
 
@@ -287,6 +313,7 @@ def evaluate(
     step: int | None = None,
     season: int | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
 ) -> BacktestResult:
     """Score a trained model on the part of each series after its training data, rolling the origin forward.
 
@@ -323,5 +350,5 @@ def evaluate(
         return forecast_series(ckpt, pasts, horizon, levels)
 
     return BacktestResult(
-        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels), tuple(levels)
+        series, ckpt.config, m, score_folds(series, starts, horizon, m, from_checkpoint, None, levels, clip), tuple(levels)
     )

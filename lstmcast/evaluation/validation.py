@@ -84,3 +84,24 @@ def combined_validation(
             rows.append(point_metrics(v.actual, forecasts, v.series.values[: v.n_train], season))
     out = {"lstmcast": mean_scores(rows), "LSTM alone": scores["lstmcast"]}
     return out | {k: s for k, s in scores.items() if k != "lstmcast"}, blended
+
+
+def series_scores(per_series: list[SeriesValidation], season: int) -> list[dict[str, float | str | None]]:
+    """Each series' validation scores, so that series of different scales are compared by scale-free numbers:
+    MAE, RMSE, MAPE and MASE of lstmcast, seasonal naive's MASE and their ratio (rel_mase < 1: lstmcast is better)."""
+    rows: list[dict[str, float | str | None]] = []
+    for v in per_series:
+        sid = v.series.id if v.series.id is not None else v.series.target
+        if not len(v.origins):  # too short to hold out a validation part: trained on every row, not scored
+            rows.append({"id": sid} | dict.fromkeys(("mae", "rmse", "mape", "mase", "snaive_mase", "rel_mase")) | {
+                "windows": 0.0})  # fmt: skip
+            continue
+        insample = v.series.values[: v.n_train]
+        ours = point_metrics(v.actual, v.forecasts, insample, season)
+        base = point_metrics(v.actual, v.snaive, insample, season)["mase"]
+        rel = ours["mase"] / base if np.isfinite(base) and base > 0 else float("nan")
+        row: dict[str, float | str | None] = {"id": sid}
+        row |= {k: ours[k] for k in ("mae", "rmse", "mape", "mase")}
+        row |= {"snaive_mase": base, "rel_mase": rel, "windows": float(len(v.origins))}
+        rows.append(row)
+    return rows

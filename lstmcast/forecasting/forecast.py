@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -13,7 +14,7 @@ from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.choices import MAX_FORECAST_STEPS
 from lstmcast.config import ResolvedWindow
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.forecasting.intervals import half_width
+from lstmcast.forecasting.intervals import clip_at_zero, half_width, never_negative
 from lstmcast.io.data import Series, check_future, future_index
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Theta, blend_bands
@@ -177,6 +178,15 @@ def forecast_series(
     return blend_bands(ckpt.combination.weight, values, bands, partner)
 
 
+def trained_nonnegative(ckpt: Checkpoint, sid: str | None) -> bool:
+    """Whether series `sid` was never negative in the model's training data (checkpoints from before this was
+    recorded: yes, and the history forecast from decides)."""
+    flags = ckpt.schema.get("nonnegative")
+    if not isinstance(flags, list) or len(flags) != len(ckpt.ids) or sid not in ckpt.ids:
+        return True
+    return bool(flags[ckpt.ids.index(sid)])
+
+
 def forecast(
     ckpt: Checkpoint,
     panel: Sequence[Series] | None = None,
@@ -184,8 +194,12 @@ def forecast(
     report: Report | None = None,
     ids: Sequence[str] | None = None,
     levels: Sequence[float] = (),
+    clip: bool = True,
 ) -> pd.DataFrame:
     """Forecast the steps after the stored history of each series, or after the series given.
+
+    With `clip`, the intervals of a series never negative (in the training data, schema "nonnegative", and in the
+    history forecast from) are clipped at zero.
 
     Returns a long DataFrame: `id` (panels only), `timestamp` (ISO strings, or integer positions without a time
     column), `forecast` (original units) and `lo_P`, `hi_P` for each interval level P.
@@ -200,11 +214,20 @@ def forecast(
     if ids:
         missing = [i for i in ids if i not in {s.id for s in chosen}]
         if missing:
-            raise DataError(f"no series {', '.join(map(repr, missing))}; the model knows {len(ckpt.ids)} series")
+            known = [str(s.id) for s in chosen]
+            close = difflib.get_close_matches(str(missing[0]), known, n=1, cutoff=0.6)
+            hint = f" (did you mean --id {close[0]}?)" if close else ""
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            raise DataError(
+                f"--id: no series {', '.join(map(repr, missing))}{hint}; the {len(known)} known: {listed}"
+            )
         chosen = [s for s in chosen if s.id in set(ids)]
     for s in chosen:  # before the work: the dates of the forecast must exist
         check_future(s.last_time, s.freq, steps)
     values, bands = forecast_series(ckpt, chosen, steps, levels, stored=panel is None)
+    if clip and bands:
+        nonnegative = np.array([trained_nonnegative(ckpt, s.id) and never_negative(s.values) for s in chosen])
+        bands = {lv: clip_at_zero(lo, hi, nonnegative) for lv, (lo, hi) in bands.items()}
     if not np.isfinite(values).all() or not all(np.isfinite(b).all() for pair in bands.values() for b in pair):
         raise DataError("the forecast is not finite: the input is far outside what the model was trained on")
     frames = []

@@ -71,3 +71,18 @@ def half_width(table: np.ndarray, level: float, steps: int) -> np.ndarray:
     idx = np.arange(steps)
     grow = np.sqrt(idx // horizon + 1)
     return np.where(idx < horizon, per_step[np.minimum(idx, horizon - 1)], per_step[-1] * grow)
+
+
+def clip_at_zero(lo: np.ndarray, hi: np.ndarray, nonnegative: bool | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interval bounds of series that were never negative clipped at zero (a count, a price, sunspots cannot go
+    below it). `nonnegative`: one flag, or one per series (row) of (S, P) bounds. Shapes: -> lo, hi as given."""
+    mask = np.asarray(nonnegative, dtype=bool)
+    if mask.ndim:
+        mask = mask[:, None]
+    return np.where(mask, np.maximum(lo, 0.0), lo), np.where(mask, np.maximum(hi, 0.0), hi)
+
+
+def never_negative(values: np.ndarray) -> bool:
+    """Whether a series' (training) values are all >= 0 (an empty or all-NaN series: no)."""
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and bool(finite.min() >= 0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +17,10 @@ from lstmcast.config import DataConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.io.cells import line_of, parse_times, show, to_numbers
 from lstmcast.io.csvio import read_csv
+from lstmcast.io.header import PARQUET_MAGIC, did_you_mean
+from lstmcast.io.header import _Chain as Chain
+from lstmcast.io.header import _read_at_least as read_at_least
+from lstmcast.io.parquetio import is_parquet, read_parquet
 
 Report = Callable[[str], None]
 
@@ -81,9 +87,20 @@ def _file_rows(rows: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
     return rows if lines is None else np.asarray([_line(int(r), lines) - 2 for r in rows])
 
 
-def read_frame(source: str | Path, stdin: IO[bytes] | None = None) -> pd.DataFrame:
-    """Read a CSV (path, .csv.gz or '-') into a DataFrame of raw cells, nothing inferred yet (see csvio.read_csv)."""
-    return read_csv(source, stdin)
+def read_frame(
+    source: str | Path, stdin: IO[bytes] | None = None, *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV (path, .csv.gz or '-') into a DataFrame of raw cells, nothing inferred yet (see csvio.read_csv),
+    or a Parquet file (*.parquet, *.pq, or Parquet's magic bytes: parquetio.read_parquet)."""
+    if is_parquet(source):
+        return read_parquet(source, columns=columns)
+    if str(source) == "-":  # standard input: Parquet's magic bytes decide, else CSV from the same bytes
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        head = read_at_least(stream, len(PARQUET_MAGIC), "<stdin>")
+        if head == PARQUET_MAGIC:
+            return read_parquet(io.BytesIO(head + stream.read()), columns=columns, name="<stdin>")
+        return read_csv(source, Chain(head, stream), columns=columns)  # type: ignore[arg-type]  # a readable stream
+    return read_csv(source, stdin, columns=columns)
 
 
 def _parse_times(col: pd.Series, name: str, column: str, lines: Any = None) -> pd.DatetimeIndex | None:
@@ -105,7 +122,12 @@ def choose_columns(frame: pd.DataFrame, cfg: DataConfig) -> tuple[str | None, pd
     columns = [str(c) for c in frame.columns]
     for wanted, flag in ((cfg.time_col, "--time-col"), (cfg.target, "--target")):
         if wanted is not None and wanted not in columns:
-            raise MissingColumn(f"{name}: no column {wanted!r} for {flag}; the columns are {', '.join(columns)}", wanted)
+            raise MissingColumn(
+                f"{name}: no column {wanted!r} for {flag}{did_you_mean(wanted, columns, flag)}; the columns are "
+                f"{', '.join(columns)}",
+                wanted,
+                tuple(columns),
+            )
     time_col, times = cfg.time_col, None
     if time_col is not None:
         times = _parse_times(frame[time_col], name, time_col, frame.attrs.get("lines"))
@@ -174,8 +196,21 @@ def _values(frame: pd.DataFrame, target: str, name: str) -> np.ndarray:
     return values
 
 
+def _id_col_hint(frame: pd.DataFrame, time_col: str, times: pd.DatetimeIndex, used: Sequence[str]) -> str:
+    """For duplicate timestamps: the column that would make the file a long panel (one row per time and value of
+    it), as advice to pass --id-col; the non-numeric ones first. Empty when no column does."""
+    stamps = pd.Series(times.asi8)
+    candidates = [c for c in map(str, frame.columns) if c not in (time_col, *used)]
+    candidates.sort(key=lambda c: _numeric_share(frame[c]) > 0.5)
+    for c in candidates:
+        ids = frame[c].astype(str).to_numpy()
+        if len(set(ids)) > 1 and not pd.DataFrame({"t": stamps.to_numpy(), "id": ids}).duplicated().any():
+            return f"it looks like a long panel, one series per {c!r}: pass --id-col {c}"
+    return ""
+
+
 def _regularise(
-    times: pd.DatetimeIndex, values: np.ndarray, name: str, time_col: str, rows: np.ndarray
+    times: pd.DatetimeIndex, values: np.ndarray, name: str, time_col: str, rows: np.ndarray, hint: str = ""
 ) -> tuple[pd.DatetimeIndex, np.ndarray, str, int]:
     """Check the spacing: returns (regular index, values with NaN for missing stamps, freq, inserted count).
 
@@ -188,7 +223,7 @@ def _regularise(
         row = int(np.flatnonzero(dup)[0])
         raise DataError(
             f"{name}: duplicate timestamp {times[row]} in column {time_col!r} (line {_line(int(rows[row]))}); "
-            "keep one row per timestamp"
+            + (hint or "keep one row per timestamp")
         )
     freq = pd.infer_freq(times)
     if freq is not None:
@@ -249,7 +284,7 @@ def load_series(
 ) -> Series:
     """Read and validate one series. Raises DataError with the file, line or column and what to do."""
     cfg = cfg or DataConfig()
-    frame = read_csv(source, stdin, columns=_named_columns(cfg))
+    frame = read_frame(source, stdin, columns=_named_columns(cfg))
     return series_from_frame(frame, cfg, report=report)
 
 
@@ -280,10 +315,11 @@ def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | 
     index: pd.DatetimeIndex | None = None
     freq: str | None = None
     if times is not None and time_col is not None:
+        hint = _id_col_hint(frame, time_col, times, (target, *names)) if times.has_duplicates else ""
         order = np.argsort(times.asi8, kind="stable")
         if not (order == np.arange(len(order))).all():
             times, matrix = times[order], matrix[order]
-        index, matrix, freq, inserted = _regularise(times, matrix, name, time_col, _file_rows(order, frame))
+        index, matrix, freq, inserted = _regularise(times, matrix, name, time_col, _file_rows(order, frame), hint)
         if inserted and report is not None:
             report(f"{name}: {inserted} missing timestamp(s) at frequency {freq} inserted as gaps")
     future = None

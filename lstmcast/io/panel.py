@@ -12,6 +12,7 @@ import pandas as pd
 from lstmcast.config import DataConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.io.data import Series, choose_columns, read_frame, series_from_frame
+from lstmcast.io.header import did_you_mean
 
 Report = Callable[[str], None]
 
@@ -33,8 +34,10 @@ def panel_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | N
     if len(targets) > 1:
         missing = [t for t in targets if t not in frame.columns]
         if missing:
+            columns = [str(c) for c in frame.columns]
+            hint = did_you_mean(missing[0], columns, "--target")
             raise MissingColumn(
-                f"{name}: no column {missing[0]!r} for --target; the columns are {', '.join(map(str, frame.columns))}",
+                f"{name}: no column {missing[0]!r} for --target{hint}; the columns are {', '.join(columns)}",
                 missing[0],
             )
         return [replace(series_from_frame(frame, replace(cfg, target=t), report=report), id=t) for t in targets]
@@ -44,8 +47,11 @@ def panel_from_frame(frame: pd.DataFrame, cfg: DataConfig, *, report: Report | N
 def _long(frame: pd.DataFrame, cfg: DataConfig, name: str, report: Report | None) -> list[Series]:
     id_col = str(cfg.id_col)
     if id_col not in frame.columns:
-        raise DataError(
-            f"{name}: no column {id_col!r} for --id-col; the columns are {', '.join(map(str, frame.columns))}"
+        columns = [str(c) for c in frame.columns]
+        raise MissingColumn(
+            f"{name}: no column {id_col!r} for --id-col{did_you_mean(id_col, columns, '--id-col')}; the columns are "
+            f"{', '.join(columns)}",
+            id_col,
         )
     ids = frame[id_col]
     if ids.isna().any():

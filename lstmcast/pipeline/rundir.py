@@ -107,3 +107,17 @@ def check_writable(path: Path) -> None:
             f"{path}: only {free // 1024} KiB free on that device; a run needs at least "
             f"{MIN_FREE_BYTES // 2**20} MiB for its model files. Free some space or use --out elsewhere"
         )
+
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def writable_file(path: Path, flag: str, suffixes: tuple[str, ...] = FIGURE_SUFFIXES) -> Path:
+    """A file a command is asked to write (e.g. `--plot FILE.png`): a known suffix, in a directory that exists."""
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: {path.suffix or 'no suffix'} is not one of {', '.join(suffixes)}")
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a directory; give a file name ending in {suffixes[0]}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{flag} {path}: the directory {path.parent} does not exist")
+    return path

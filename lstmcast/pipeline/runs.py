@@ -4,7 +4,7 @@ stages (files: pipeline.rundir, pipeline.artifacts)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,18 +17,19 @@ from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.checkpoint.export import Exported, export
 from lstmcast.checkpoint.format import Checkpoint
 from lstmcast.config import RunConfig
-from lstmcast.errors import ConfigError, DataError, MissingColumn
+from lstmcast.errors import ConfigError
 from lstmcast.evaluation.backtest import BacktestResult, backtest, evaluate
 from lstmcast.evaluation.metrics import beats
-from lstmcast.evaluation.validation import combined_validation, validate
+from lstmcast.evaluation.validation import combined_validation, series_scores, validate
 from lstmcast.files import not_an_input, output_target
 from lstmcast.forecasting.forecast import forecast
-from lstmcast.io.data import Series, season_length
-from lstmcast.io.panel import load_panel
+from lstmcast.io.data import season_length
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.nn.theta import Combination, Theta
 from lstmcast.pipeline import artifacts, inspection, rundir
 from lstmcast.pipeline.inspection import GateReport
+from lstmcast.pipeline.setup import describe_setup
+from lstmcast.pipeline.sources import Source, load_for_model, read_panel, user_names
 from lstmcast.training import distributed
 from lstmcast.training.fitting import prepare
 from lstmcast.training.loop import (
@@ -40,6 +41,7 @@ from lstmcast.training.loop import (
     check_training,
     kept_result,
     resolve_device,
+    training_threads,
 )
 from lstmcast.training.resume import ResumePoint, check_same_data
 from lstmcast.training.run import Holdout, train_model
@@ -56,6 +58,14 @@ class TrainRun:
     result: TrainResult
     val_metrics: dict[str, dict[str, float]]
     refit: TrainResult | None = None  # the final model's training on every window (loop.refit), if any
+    series_scores: list[dict[str, Any]] = field(default_factory=list)  # validation.series_scores, one per series
+    season: int = 0  # the season length the baseline repeats (1: it repeats the last value)
+
+    @property
+    def baseline(self) -> str:
+        """What the baseline is called: seasonal naive repeats the last season, which with a season of 1 (yearly
+        data, no known frequency) is the last value: naive."""
+        return baseline_name(self.season)
 
     @property
     def trained(self) -> bool:
@@ -104,8 +114,13 @@ class TrainRun:
         return beats(self.val_metrics["lstmcast"]["mase"], self.val_metrics["seasonal naive"]["mase"])
 
 
+def baseline_name(season: int) -> str:
+    """Seasonal naive with a season of 1 repeats the last value: naive."""
+    return "naive" if season == 1 else "seasonal naive"
+
+
 def train_run(
-    source: str | Path,
+    source: Source,
     cfg: RunConfig,
     *,
     out: Path | None = None,
@@ -115,30 +130,40 @@ def train_run(
     report: Report | None = None,
     on_epoch_end: EpochCallback | None = None,
     resume: ResumePoint | None = None,
+    on_refit_epoch: EpochCallback | None = None,
 ) -> TrainRun:
     """Load, window, train and write a run directory (model.pt, last.pt, metrics.csv, figures, summary.json,
     config.toml: the resolved configuration). With `resume` (resume.load_point, whose config `cfg` should be),
-    go on training in that run directory from its last.pt; `source` must be the run's data.
+    go on training in that run directory from its last.pt; `source` must be the run's data. `report` hears the
+    resolved set-up first (setup.describe_setup); on_refit_epoch: each epoch of the final refit, if one runs.
 
     In a distributed job (torchrun, or `train --nproc`: see distributed.py) every rank loads and windows the
     data and trains its shard; rank 0 alone creates the run directory and writes every file."""
     check_training(cfg.train)
-    if distributed.env_group().active and str(source) == "-":
+    if distributed.env_group().active and isinstance(source, (str, Path)) and str(source) == "-":
         raise ConfigError("a distributed run reads DATA in every process: give a file, not - (standard input)")
     group = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group)
+        return _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group, on_refit_epoch)
     finally:
         distributed.teardown()
 
 
 def _train(
-    source: str | Path, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
+    source: Source, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
     report: Report | None, on_epoch_end: EpochCallback | None, resume: ResumePoint | None, group: distributed.Group,
+    on_refit_epoch: EpochCallback | None = None,
 ) -> TrainRun:  # fmt: skip
-    panel = load_panel(source, cfg.data, stdin=stdin, report=report)
+    panel = read_panel(source, cfg.data, stdin=stdin, report=report)
     prep = prepare(panel, cfg, report)
     cfg, windows = prep.config, prep.windows
+    if report is not None and group.is_main:
+        device = distributed.train_device(resolve_device(cfg.train.device), group)
+        threads = training_threads(cfg, device) or torch.get_num_threads()
+        report(describe_setup(
+            cfg, series=len(prep.panel), windows=len(windows.train_starts), device=device.type, threads=threads,
+            freq=prep.panel[0].freq,
+        ))  # fmt: skip
     lookback, horizon = cfg.window.lookback, cfg.window.horizon
     # The network's size, and that this machine can hold it, before a run directory exists:
     del_model = build_model(cfg, prep.input_size, prep.layout.known, prep.layout.known_ahead, torch.device("cpu"))
@@ -185,7 +210,7 @@ def _train(
     trained = train_model(
         windows, cfg, on_epoch_end=save_each_epoch, on_state=lambda state: pending.update(state=state),
         resume=None if resume is None else resume.state, after_fit=validate_first_fit, report=report,
-        holdout=Holdout([s.values for s in prep.panel], prep.scaling),
+        holdout=Holdout([s.values for s in prep.panel], prep.scaling), on_refit_epoch=on_refit_epoch,
     )  # fmt: skip
     result, again, kept, table = trained.first, trained.refit, trained.kept, trained.table
     if result.best_epoch == 0:  # no epoch ended with a finite loss (Ctrl-C or NaN in the first): nothing to keep
@@ -197,6 +222,7 @@ def _train(
         val_metrics, per_series = combined_validation(val_metrics, per_series, trained.weight, season)
         if report is not None:
             report(trained.combination.describe())
+    scores_by_series = series_scores(per_series, season)
     history = result.history
     losses = {
         "epoch": [float(h.epoch) for h in history],
@@ -217,11 +243,12 @@ def _train(
     ckpt_io.save(final, run_dir / "model.pt")
     if result.stop_reason != "non_finite":  # else last.pt stays the last epoch whose loss was finite
         ckpt_io.save(final, run_dir / "last.pt", state=result.last_state, train_state=result.train_state)
-    artifacts.write_metrics_csv(run_dir / "metrics.csv", history)
+    refit_history = [] if again is None else again.history
+    artifacts.write_metrics_csv(run_dir / "metrics.csv", history, refit_history)
     if history:
         render.loss_figure(
             run_dir / "loss.png", [h.epoch for h in history], [h.train_loss for h in history],
-            [h.val_loss for h in history], result.best_epoch,
+            [h.val_loss for h in history], result.best_epoch, [h.train_loss for h in refit_history],
         )  # fmt: skip
     artifacts.forecast_figure(run_dir / "forecast.png", per_series, horizon)
     summary = {
@@ -233,12 +260,14 @@ def _train(
         "season": season,
         "config": cfg.to_dict(),
         "layout": prep.layout.to_dict(),
-        "validation": val_metrics,
+        "validation": val_metrics,  # "seasonal naive": with season 1 that is naive (the last value repeated)
+        "baseline": baseline_name(season),
+        "validation_per_series": scores_by_series,
         "combination": None if trained.combination is None else trained.combination.summary(prep.ids),
         **info,
     }
     artifacts.write_summary(run_dir, summary)
-    return TrainRun(run_dir, final, result, val_metrics, again)
+    return TrainRun(run_dir, final, result, val_metrics, again, scores_by_series, season)
 
 
 def _untrained_run(run_dir: Path, prep: Any, result: TrainResult, n_rows: list[int]) -> TrainRun:
@@ -254,31 +283,10 @@ def _untrained_run(run_dir: Path, prep: Any, result: TrainResult, n_rows: list[i
     return TrainRun(run_dir, None, result, {})
 
 
-def _load_for_model(
-    ckpt: Checkpoint, source: str | Path, target: str | None, time_col: str | None, fill: str,
-    stdin: IO[bytes] | None, report: Report | None,
-) -> list[Series]:  # fmt: skip
-    """Read new data for a trained model, with the model's own columns (target, id, covariates) by default."""
-    schema = ckpt.schema
-    trained = ckpt.config.data
-    dcfg = replace(
-        trained,
-        target=target or trained.target or schema.get("target"),
-        time_col=time_col or schema.get("time_col"),
-        fill=fill,
-    )
-    try:
-        return load_panel(source, dcfg, stdin=stdin, report=report)
-    except DataError as exc:
-        trained_on = schema.get("target")
-        if target is None and trained_on and isinstance(exc, MissingColumn) and exc.column == trained_on:
-            raise DataError(f"{exc}. The model was trained on {schema.get('target')!r}; pass --target") from None
-        raise
-
 
 def evaluate_run(
     model: str | Path,
-    source: str | Path,
+    source: Source,
     *,
     horizon: int | None = None,
     step: int | None = None,
@@ -289,16 +297,18 @@ def evaluate_run(
     fill: str = "interpolate",
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
+    clip: bool = True,
 ) -> BacktestResult:
-    """Score a checkpoint on the data after its training data (no retraining)."""
+    """Score a checkpoint on the data after its training data (no retraining). `clip`: intervals of series never
+    negative before each origin are clipped at zero."""
     ckpt = _load(model, report)
-    panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
-    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or ())
+    panel = load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+    return evaluate(panel, ckpt, horizon=horizon, step=step, season=season, levels=levels or (), clip=clip)
 
 
 def predict_run(
     model: str | Path,
-    source: str | Path | None = None,
+    source: Source | None = None,
     *,
     horizon: int | None = None,
     ids: list[str] | None = None,
@@ -308,18 +318,30 @@ def predict_run(
     fill: str = "interpolate",
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
+    clip: bool = True,
+    keep_names: bool = False,
+    plot: Path | None = None,
 ) -> pd.DataFrame:
-    """Forecast from a checkpoint: after its stored history, or after the data in `source`."""
+    """Forecast from a checkpoint: after its stored history, or after the data in `source`. `clip`: intervals of
+    series never negative in the training data are clipped at zero. `keep_names`: the columns named as in the
+    training data (time column, target, id column) instead of timestamp, forecast, id. `plot`: a PNG of the recent
+    history, the forecast and its bands (artifacts.prediction_figure)."""
     ckpt = _load(model, report)
     panel = None
     if source is not None:
-        panel = _load_for_model(ckpt, source, target, time_col, fill, stdin, report)
+        panel = load_for_model(ckpt, source, target, time_col, fill, stdin, report)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
-    return forecast(ckpt, panel, horizon, report, ids, levels or ())
+    frame = forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
+    if plot is not None:
+        chosen = [s for s in (ckpt.stored if panel is None else panel) if not ids or s.id in set(ids)]
+        n_rows = [len(s) if panel is not None else ckpt.n_rows_of(s.id) for s in chosen]
+        artifacts.prediction_figure(rundir.writable_file(Path(plot), "--plot"), frame, chosen, n_rows,
+                                    list(levels or ()), report)  # fmt: skip
+    return user_names(frame, ckpt.schema) if keep_names else frame
 
 
 def backtest_run(
-    source: str | Path,
+    source: Source,
     cfg: RunConfig,
     *,
     folds: int = 3,
@@ -331,9 +353,12 @@ def backtest_run(
     out: Path | None = None,
     stdin: IO[bytes] | None = None,
     report: Report | None = None,
+    clip: bool = True,
 ) -> BacktestResult:
-    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv and backtest.png there."""
-    panel = load_panel(source, cfg.data, stdin=stdin, report=report)
+    """Rolling-origin backtest of `cfg` on the data; with `out`, writes backtest.csv (scores), forecasts.csv (every
+    fold's forecasts) and backtest.png there.
+    `clip`: intervals of series never negative before each origin are clipped at zero."""
+    panel = read_panel(source, cfg.data, stdin=stdin, report=report)
     if out is not None:
         try:
             Path(out).mkdir(parents=True, exist_ok=True)
@@ -349,10 +374,11 @@ def backtest_run(
 
     result = backtest(
         panel, cfg, folds=folds, step=step, season=season, ensemble=ensemble, on_fold=progress, report=report,
-        levels=levels or (), local=local,
+        levels=levels or (), local=local, clip=clip,
     )  # fmt: skip
     if out is not None:
         artifacts.write_records(Path(out) / "backtest.csv", result.records())
+        artifacts.write_records(Path(out) / "forecasts.csv", result.forecast_records())
         artifacts.backtest_figure(Path(out) / "backtest.png", result)
     return result
 
@@ -375,7 +401,7 @@ def inspect_run(
         return card, None, None
     series = None
     if source is not None:
-        series = _load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
+        series = load_for_model(ckpt, source, None, None, "interpolate", stdin, report)[0]
     gate = inspection.gate_report(ckpt, series)
     where = Path(out) if out is not None else path.parent
     try:

@@ -41,6 +41,8 @@ class EpochLog:
     lr: float
     seconds: float
     epochs: int = 0  # the planned number of epochs
+    patience: int = 0  # the early-stopping patience (epochs without validation gain)
+    phase: str = "fit"  # fit: early stopping on the validation windows; refit: every window (see refit)
 
 
 @dataclass
@@ -215,6 +217,7 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     on_state: StateCallback | None = None,
     resume: dict[str, Any] | None = None,
+    phase: str = "fit",
 ) -> TrainResult:
     """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept.
 
@@ -232,20 +235,27 @@ def fit(
     tc = cfg.train
     group = distributed.current()
     device = distributed.train_device(resolve_device(tc.device), group)
-    directions = 2 if cfg.model.bidirectional else 1
-    threads = defaults.train_threads(tc.threads, cfg.model.hidden_size * cfg.model.num_layers * directions, device.type)
+    threads = training_threads(cfg, device)
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume)
+        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
     finally:
         torch.set_num_threads(before)  # what training set is training's alone
+
+
+def training_threads(cfg: ResolvedConfig, device: torch.device) -> int | None:
+    """The torch threads fit sets (defaults.train_threads; None: torch's default is left)."""
+    directions = 2 if cfg.model.bidirectional else 1
+    units = cfg.model.hidden_size * cfg.model.num_layers * directions
+    return defaults.train_threads(cfg.train.threads, units, device.type)
 
 
 def _fit(
     windows: Windows, cfg: ResolvedConfig, device: torch.device, group: distributed.Group,
     on_epoch_end: EpochCallback | None, on_state: StateCallback | None, resume: dict[str, Any] | None,
+    phase: str = "fit",
 ) -> TrainResult:  # fmt: skip
     """fit's body, with the device and the torch threads set."""
     tc = cfg.train
@@ -339,7 +349,9 @@ def _fit(
             )
             train_loss = train_total / max(n_seen, 1)
             val_loss = val_total / n_val if n_val else float("nan")
-            log = EpochLog(epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs)
+            log = EpochLog(
+                epoch, train_loss, val_loss, opt.param_groups[0]["lr"], time.perf_counter() - t0, epochs, patience, phase
+            )
             history.append(log)
             if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validating)):
                 stop = StopReason.non_finite
@@ -392,7 +404,8 @@ def _fit(
 
 
 def refit(
-    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None
+    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None,
+    on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult | None:
     """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
     epochs that `first` (trained with early stopping on that validation part) found best.
@@ -414,7 +427,8 @@ def refit(
         report(
             f"refitting on all {len(every.train_starts)} windows (the validation part too) for {first.best_epoch} epochs"
         )
-    return fit(every, replace(cfg, train=replace(cfg.train, epochs=first.best_epoch)))
+    refit_cfg = replace(cfg, train=replace(cfg.train, epochs=first.best_epoch))
+    return fit(every, refit_cfg, on_epoch_end=on_epoch_end, phase="refit")
 
 
 def kept_result(first: TrainResult, again: TrainResult | None) -> TrainResult:

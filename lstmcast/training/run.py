@@ -67,11 +67,13 @@ def train_model(
     after_fit: AfterFit | None = None,
     report: Callable[[str], None] | None = None,
     holdout: Holdout | None = None,
+    on_refit_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
     """Fit with early stopping on the validation windows, calibrate the intervals on that fit (its validation
     errors are held out), let `after_fit` score it, refit on every window (loop.refit decides whether), keep one.
 
-    on_epoch_end, on_state, resume: for the first fit (see loop.fit); the refit trains silently. calibrated=False
+    on_epoch_end, on_state, resume: for the first fit (see loop.fit); on_refit_epoch: each epoch of the refit
+    (its logs have phase "refit"). calibrated=False
     skips the calibration (the ranks > 0 of a distributed run, which write nothing). holdout: the series behind
     the windows, for --combine auto (forecasting.combine), which weighs the first fit against Theta on the
     validation windows.
@@ -84,7 +86,7 @@ def train_model(
     usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
     if defaults.combines(cfg.train.combine, cfg.window.season) and holdout is not None and usable:
         choice = choose_on_windows(first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season)
-    return TrainedModel(first, table, refit(windows, cfg, first, report), choice)
+    return TrainedModel(first, table, refit(windows, cfg, first, report, on_refit_epoch), choice)
 
 
 @dataclass(frozen=True)

@@ -1,95 +1,54 @@
-"""Everything for human eyes, from plain data: rich progress and tables on a given console, matplotlib figures.
+"""Everything for human eyes, from plain data: the console and notes (ui.console), progress (ui.progress), tables
+(ui.tables), the model card and matplotlib figures (here). Callers use this module's names.
 
 No torch here: callers pass numbers, lists and arrays.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from lstmcast.files import output_target
+from lstmcast.ui.console import error_console, note
+from lstmcast.ui.progress import TrainingProgress
+from lstmcast.ui.tables import (
+    WIDE_FOLDS,
+    _fmt,
+    backtest_table,
+    interval_table,
+    metrics_table,
+    series_table,
+    series_validation_table,
+    show_table,
+)
+
+__all__ = [
+    "WIDE_FOLDS", "TrainingProgress", "backtest_table", "error_console", "interval_table", "metrics_table", "note",
+    "series_table", "series_validation_table", "show_table",
+]  # fmt: skip
 
 
-def error_console() -> Console:
-    """The one console for humans: stderr, no colour codes when redirected."""
-    return Console(stderr=True)
-
-
-def note(console: Console, message: str) -> None:
-    """One line for humans; never wrapped, so a note stays one line in a log."""
-    console.print(message, highlight=False, soft_wrap=True)
-
-
-class TrainingProgress:
-    """A progress bar over epochs showing train and validation loss. Use as a context manager."""
-
-    def __init__(self, console: Console, epochs: int | None = None, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("[bold]epoch"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TextColumn("train {task.fields[train]}  val {task.fields[val]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-            disable=not enabled,
-        )
-        self.task = self.progress.add_task("train", total=epochs, train="-", val="-")
-
-    def __enter__(self) -> TrainingProgress:
-        self.started = False  # the bar appears with the first epoch, not while data loads
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.started:
-            self.progress.stop()
-
-    def update(self, epoch: int, train_loss: float, val_loss: float, total: int | None = None) -> None:
-        if not self.started:
-            self.progress.start()
-            self.started = True
-        self.progress.update(self.task, completed=epoch, total=total, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return str(value)
-
-
-def metrics_table(
-    console: Console, title: str, rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
-) -> None:
-    """One row per model (e.g. lstmcast, seasonal naive), one column per metric."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("model")
-    for c in columns:
-        table.add_column(c.upper() if c != "mape" else "MAPE %", justify="right")
-    for name, values in rows.items():
-        table.add_row(name, *(_fmt(values.get(c, float("nan"))) for c in columns))
-    console.print(table)
-
-
-def loss_figure(path: Path, epochs: Sequence[int], train: Sequence[float], val: Sequence[float], best: int) -> Path:
+def loss_figure(
+    path: Path, epochs: Sequence[int], train: Sequence[float], val: Sequence[float], best: int,
+    refit: Sequence[float] = (),
+) -> Path:  # fmt: skip
+    """Train and validation loss per epoch, the best epoch, and the refit's train loss (every window) if any."""
     fig, ax, plt = _figure((7, 4))
     ax.plot(epochs, train, label="train", marker="o", markersize=3)
     ax.plot(epochs, val, label="validation", marker="o", markersize=3)
+    if len(refit):
+        ax.plot(range(1, len(refit) + 1), refit, label="refit on all data (train)", marker="s", markersize=3,
+                linestyle="--", color="tab:green")  # fmt: skip
     if best:
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (normalised units)")
-    ax.set_yscale("log" if min([*train, *val], default=1) > 0 else "linear")
+    ax.set_yscale("log" if min([*train, *val, *refit], default=1) > 0 else "linear")
     ax.legend()
     ax.set_title("Training and validation loss")
     return _save(fig, plt, path)
@@ -106,21 +65,62 @@ def forecast_grid(path: Path, panels: Sequence[Panel], title: str, ylabel: str =
         ax.plot(list(times), list(actual), color="black", linewidth=1.1, label="actual")
         for i, (t, v, bands) in enumerate(segments):
             _bands(ax, t, bands, first=i == 0)
-            ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None)
+            ax.plot(list(t), list(v), color="tab:orange", linewidth=1.5, label="forecast" if i == 0 else None,
+                    **_marker(t))  # fmt: skip
         ax.set_title(name, fontsize=10)
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.autofmt_xdate()
+    _date_labels(axes)
     return _save(fig, plt, path)
 
 
 def _bands(ax: Any, times: Sequence[Any], bands: Mapping[Any, tuple[Any, Any]], first: bool) -> None:
-    """Interval bands {level: (lo, hi)} around a forecast: the widest first and lightest."""
+    """Interval bands {level: (lo, hi)} around a forecast: the widest first and lightest. A single step (horizon
+    1) has no width to fill: its intervals are drawn as thick vertical bars."""
+    times = list(times)
     for j, lv in enumerate(sorted(bands, key=float, reverse=True)):
         lo, hi = bands[lv]
-        ax.fill_between(list(times), list(lo), list(hi), color="tab:orange", alpha=0.15 + 0.15 * j, linewidth=0,
-                        label=f"{float(lv):g}% interval" if first else None)  # fmt: skip
+        label = f"{float(lv):g}% interval" if first else None
+        if len(times) == 1:
+            ax.vlines(times, list(lo), list(hi), color="tab:orange", alpha=0.25 + 0.2 * j, linewidth=8, label=label)
+        else:
+            ax.fill_between(times, list(lo), list(hi), color="tab:orange", alpha=0.15 + 0.15 * j, linewidth=0,
+                            label=label)  # fmt: skip
+
+
+def _date_labels(axes: Sequence[Any]) -> None:
+    """Slanted time labels on every plot of a grid (fig.autofmt_xdate would hide them on all but the bottom row)."""
+    for ax in axes:
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
+
+
+def _marker(points: Sequence[Any]) -> dict[str, Any]:
+    """Markers on short forecast lines, so a horizon of 1 (one point, no line) is still drawn."""
+    return {"marker": "o", "markersize": 4} if len(list(points)) <= 3 else {}
+
+
+def future_figure(path: Path, panels: Sequence[Future], title: str) -> Path:
+    """What predict forecasts: the recent history, then the forecast with its interval bands; a grid of one plot per
+    series for panels, dates on the x axis."""
+    fig, axes, plt = _grid(len(panels))
+    for ax, (name, times, values, ftimes, fvalues, bands) in zip(axes, panels):
+        ax.plot(list(times), list(values), color="black", linewidth=1.1, label="history")
+        _bands(ax, ftimes, bands, first=True)
+        ax.plot(list(ftimes), list(fvalues), color="tab:orange", linewidth=1.6, label="forecast", **_marker(ftimes))
+        if len(times):
+            ax.axvline(list(times)[-1], color="grey", linewidth=0.8, linestyle="--", alpha=0.7)
+        ax.set_title(name, fontsize=10)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(title)
+    _date_labels(axes)
+    return _save(fig, plt, path)
+
+
+# name, history times, history values, forecast times, forecast values, {level: (lo, hi)}
+Future = tuple[str, Any, Any, Any, Any, Mapping[Any, tuple[Any, Any]]]
 
 
 def _grid(n: int) -> tuple[Any, list[Any], Any]:
@@ -160,60 +160,6 @@ def _save(fig: Any, plt: Any, path: Path) -> Path:
     return path
 
 
-def series_table(
-    console: Console, title: str, rows: Mapping[str | None, Mapping[str, float]], models: Sequence[str], limit: int = 40
-) -> None:
-    """One row per series, one column per model (e.g. relative MASE); long panels show the first `limit`."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("series")
-    for m in models:
-        table.add_column(m, justify="right")
-    for sid, values in list(rows.items())[:limit]:
-        table.add_row(escape(str(sid)), *(_fmt(values.get(m, float("nan"))) for m in models))  # ids are data
-    if len(rows) > limit:
-        table.add_row(f"... {len(rows) - limit} more", *("" for _ in models))
-    console.print(table)
-
-
-def interval_table(
-    console: Console, title: str, scores: Mapping[str, Mapping[float, tuple[float, float]]]
-) -> None:
-    """Coverage and MSIS per level (in %), for each model: {model: {level: (coverage, msis)}}."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("model")
-    levels = sorted({lv for per_level in scores.values() for lv in per_level})
-    for lv in levels:
-        table.add_column(f"coverage {lv:g}%", justify="right")
-        table.add_column(f"MSIS {lv:g}%", justify="right")
-    for name, per_level in scores.items():
-        cells = []
-        for lv in levels:
-            cov, msis = per_level.get(lv, (float("nan"), float("nan")))
-            cells += ["-" if math.isnan(cov) else f"{cov:.1%}", _fmt(msis)]
-        table.add_row(name, *cells)
-    console.print(table)
-
-
-def backtest_table(
-    console: Console, title: str, overall: Mapping[str, Mapping[str, float]], per_fold: Mapping[str, Sequence[float]]
-) -> None:
-    """Models as rows: MASE of each fold, then the overall metrics and the skill against seasonal naive."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("model")
-    folds = len(next(iter(per_fold.values()), []))
-    for k in range(folds):
-        table.add_column(f"MASE f{k + 1}", justify="right")
-    for c in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "rel. MASE", "skill"):
-        table.add_column(c, justify="right", style="bold" if c in ("rel. MASE", "skill") else None)
-    for name, row in overall.items():
-        cells = [_fmt(v) for v in per_fold[name]]
-        cells += [_fmt(row.get(m, float("nan"))) for m in ("mae", "rmse", "mape", "smape", "mase", "rel_mase")]
-        skill = row.get("skill", float("nan"))
-        cells.append("-" if name == "seasonal naive" or math.isnan(skill) else f"{skill:+.1%}")
-        table.add_row(name, *cells)
-    console.print(table)
-
-
 def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
     """Recent actuals with each fold's forecasts (lstmcast and seasonal naive) over them; one plot per series."""
     fig, axes, plt = _grid(len(panels))
@@ -226,12 +172,12 @@ def backtest_figure(path: Path, panels: Sequence[Panel], title: str) -> Path:
             for model, (color, ls) in styles.items():
                 if model in preds:
                     ax.plot(list(t), list(preds[model]), color=color, linestyle=ls, linewidth=1.5,
-                            label=model if i == 0 else None)  # fmt: skip
+                            label=model if i == 0 else None, **_marker(t))  # fmt: skip
             ax.axvline(list(t)[0], color="grey", linewidth=0.8, alpha=0.6)
         ax.set_title(name, fontsize=10)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.autofmt_xdate()
+    _date_labels(axes)
     return _save(fig, plt, path)
 
 
