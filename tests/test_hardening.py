@@ -29,7 +29,7 @@ from lstmcast.checkpoint import format as ckpt_io
 from lstmcast.config import DataConfig, ModelConfig, RunConfig
 from lstmcast.errors import CheckpointError, ConfigError, DataError
 from lstmcast.files import check_name, output_target
-from lstmcast.io import csvio
+from lstmcast.io import header
 from lstmcast.io.data import check_future, load_series
 from lstmcast.training import loop as train
 
@@ -288,7 +288,7 @@ def test_a_run_without_model_pt_forecasts_from_last_pt_and_says_so(
 def test_a_data_fifo_without_a_writer_is_refused_without_hanging(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(csvio, "PIPE_WAIT_S", 0.2)
+    monkeypatch.setattr(header, "PIPE_WAIT_S", 0.2)
     fifo = tmp_path / "data.csv"
     os.mkfifo(fifo)
     started = time.monotonic()

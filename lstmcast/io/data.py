@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from lstmcast.config import DataConfig
 from lstmcast.errors import ConfigError, DataError, MissingColumn
 from lstmcast.io.cells import line_of, parse_times, show, to_numbers
 from lstmcast.io.csvio import read_csv
-from lstmcast.io.header import PARQUET_MAGIC, did_you_mean
+from lstmcast.io.header import PARQUET_MAGIC, did_you_mean, stdin_stream
 from lstmcast.io.header import _Chain as Chain
 from lstmcast.io.header import _read_at_least as read_at_least
 from lstmcast.io.parquetio import is_parquet, read_parquet
@@ -95,7 +94,7 @@ def read_frame(
     if is_parquet(source):
         return read_parquet(source, columns=columns)
     if str(source) == "-":  # standard input: Parquet's magic bytes decide, else CSV from the same bytes
-        stream = stdin if stdin is not None else sys.stdin.buffer
+        stream = stdin_stream(stdin)
         head = read_at_least(stream, len(PARQUET_MAGIC), "<stdin>")
         if head == PARQUET_MAGIC:
             return read_parquet(io.BytesIO(head + stream.read()), columns=columns, name="<stdin>")

@@ -96,12 +96,19 @@ def _read_at_least(stream: Any, n: int, name: str) -> bytes:
     return b"".join(parts)
 
 
+def stdin_stream(stdin: IO[bytes] | None) -> IO[bytes]:
+    """`stdin`, or the process's standard input; a DataError when it was closed (started with <&-)."""
+    if stdin is not None:
+        return stdin
+    if sys.stdin is None:
+        raise DataError("<stdin>: standard input is closed; give DATA as a file, or pipe the data in")
+    return sys.stdin.buffer
+
+
 def _open(source: str | Path, stdin: IO[bytes] | None, name: str) -> tuple[Any, IO[bytes] | None]:
     """(stream, file to close) for a path or '-'."""
     if str(source) == "-":
-        if stdin is None and sys.stdin is None:  # started with standard input closed (<&-)
-            raise DataError("<stdin>: standard input is closed; give DATA as a file, or pipe the data in")
-        return (stdin if stdin is not None else sys.stdin.buffer), None
+        return stdin_stream(stdin), None
     path = Path(source)
     try:
         st = os.stat(path)
@@ -252,7 +259,9 @@ def is_parquet(source: str | Path) -> bool:
     path = Path(source)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return True
-    try:
+    try:  # only a regular file is peeked at: opening a FIFO blocks until a writer comes, and its bytes go
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with path.open("rb") as fh:
             return fh.read(4) == PARQUET_MAGIC
     except OSError:
@@ -263,6 +272,11 @@ def read_header(source: str | Path) -> list[str] | None:
     """The column names of a CSV file (plain or gzip), reading only its start; None for standard input or when
     the start cannot be read as a header (the full reader then says why)."""
     if str(source) == "-" or is_parquet(source):
+        return None
+    try:  # only a regular file: a FIFO's bytes, once read here, would be gone for the real reader
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            return None
+    except OSError:
         return None
     name = str(source)
     try:
