@@ -251,7 +251,7 @@ def test_many_runs_with_one_name_never_share_a_directory(tmp_path: Path) -> None
 
 
 def test_many_runs_with_one_out_directory_let_exactly_one_in(tmp_path: Path) -> None:
-    out = tmp_path / "shared"
+    out = tmp_path / "common"
     made, failed = _race(8, lambda: rundir.make_run_dir(out))
     assert made == [out]
     assert len(failed) == 7 and all("another lstmcast run" in str(e) or "not empty" in str(e) for e in failed)
