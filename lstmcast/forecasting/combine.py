@@ -17,7 +17,7 @@ import numpy as np
 from lstmcast.forecasting.baselines import seasonal_naive_at
 from lstmcast.forecasting.forecast import forecast_windows
 from lstmcast.nn.model import LSTMRegressor
-from lstmcast.nn.theta import Theta
+from lstmcast.nn.theta import Theta, blend
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
 
@@ -80,9 +80,9 @@ def spaced_origins(origins: np.ndarray, horizon: int) -> np.ndarray:
 
 def theta_at(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """Theta forecasts of `horizon` steps fitted on the values before each origin. Shapes: -> (W, H)."""
-    return np.stack([Theta.fit(values[:o], season).forecast(horizon) for o in origins]) if len(origins) else (
-        np.empty((0, horizon))
-    )  # fmt: skip
+    if not len(origins):
+        return np.empty((0, horizon))
+    return np.stack([Theta.fit(values[:o], season).forecast(horizon) for o in origins])
 
 
 def choose(holdouts: Sequence[SeriesHoldout], season: int) -> Choice:
@@ -102,7 +102,7 @@ def choose(holdouts: Sequence[SeriesHoldout], season: int) -> Choice:
             continue
         theta = theta_at(h.values, origins, actual.shape[1], season)
         for w in WEIGHTS:
-            err = float(np.abs(actual - (w * lstm + (1 - w) * theta)).mean())
+            err = float(np.abs(actual - blend(w, lstm, theta)).mean())
             ratios[w].append(max(err, 1e-12) / base)
     if not ratios[1.0]:  # nothing to decide on: the LSTM alone
         return Choice(1.0, {}, beats)
