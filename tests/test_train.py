@@ -228,3 +228,54 @@ def test_refit_auto_is_for_short_data_only(windows: Windows, monkeypatch: pytest
     assert refit(windows, config(epochs=2, refit="on"), first) is not None
     stopped = TrainResult(first.model, first.history, first.best_epoch, first.best_val, "interrupted")
     assert refit(windows, config(epochs=2, refit="on"), stopped) is None
+
+
+# --- start-up cost ------------------------------------------------------------------------------------------------
+
+
+def test_adam_is_torchs_adam_step_for_step(windows: Windows) -> None:
+    """lstmcast's Adam (torch's methods without the torch._dynamo import) gives the same weights and optimiser
+    state, bit for bit, as torch.optim.Adam, and their state_dicts load into each other (resume files)."""
+    from lstmcast.training.optim import Adam
+
+    def train(opt_cls: type[torch.optim.Adam]) -> tuple[nn.Module, torch.optim.Adam]:
+        torch.manual_seed(0)
+        net = nn.LSTM(1, 8, batch_first=True)
+        opt = opt_cls(net.parameters(), lr=1e-2)
+        for start in range(0, 40, 8):
+            x = windows.series[start : start + 24].reshape(1, 24, -1)[:, :, :1]
+            out, _ = net(x)
+            opt.zero_grad(set_to_none=True)
+            out[:, -1].pow(2).sum().backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 0.1)
+            opt.step()
+        return net, opt
+
+    ours, ours_opt = train(Adam)
+    torchs, torchs_opt = train(torch.optim.Adam)
+    assert same_state(state_of(ours), state_of(torchs))
+    a, b = ours_opt.state_dict(), torchs_opt.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    assert all(same_state(a["state"][k], b["state"][k]) for k in b["state"])
+    ours_opt.load_state_dict(b)
+    torchs_opt.load_state_dict(a)
+
+
+@pytest.mark.slow
+def test_a_training_process_imports_neither_dynamo_nor_scikit_learn(air_csv: Path, tmp_path: Path) -> None:
+    """torch._dynamo (1.1 s, pulled in by torch.optim's decorators) and scikit-learn (0.75 s) are not imported by
+    a whole `lstmcast train` run: together they were more than the training of a short series."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lstmcast.entry import main\n"
+        f"sys.argv = ['lstmcast', 'train', {str(air_csv)!r}, '--epochs', '3', '--out', {str(tmp_path / 'run')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(sorted(m for m in ('torch._dynamo', 'sklearn', 'scipy') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "run" / "model.pt").is_file()

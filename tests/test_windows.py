@@ -59,6 +59,24 @@ def test_scaler_of_a_flat_series_does_not_divide_by_zero() -> None:
         assert np.array_equal(s.inverse(s.transform(np.array([5.0, 6.0]))), [5.0, 6.0])
 
 
+@pytest.mark.parametrize("name", ["airpassengers.csv", "sunspot_month.csv", "co2_weekly.csv", "taylor.csv"])
+def test_scalers_are_scikit_learns(name: str, datasets: Path) -> None:
+    """standard and minmax are written out in numpy (scikit-learn's import cost 0.75 s per run): the fitted offset
+    and scale equal StandardScaler's and MinMaxScaler's on real series, also on a near-constant one."""
+    import pandas as pd
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    values = pd.read_csv(datasets / name).select_dtypes("number").iloc[:, -1].dropna().to_numpy("float64")
+    for x in (values, np.full(50, 0.1) + np.arange(50) * 1e-18, np.full(7, -3.3)):
+        ss = StandardScaler().fit(x.reshape(-1, 1))
+        mm = MinMaxScaler().fit(x.reshape(-1, 1))
+        std, mnx = Scaler.fit("standard", x), Scaler.fit("minmax", x)
+        assert std.offset == pytest.approx(ss.mean_[0], rel=1e-12, abs=1e-300)
+        assert std.scale == pytest.approx(ss.scale_[0], rel=1e-12)
+        assert mnx.offset == mm.data_min_[0]
+        assert mnx.scale == pytest.approx(1 / mm.scale_[0], rel=1e-12)
+
+
 def test_unknown_scaler() -> None:
     with pytest.raises(ConfigError, match="--scaler 'robust'"):
         Scaler.fit("robust", np.arange(3.0))

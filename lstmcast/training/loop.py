@@ -21,6 +21,7 @@ from lstmcast.errors import ConfigError
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.windows import Windows, batch, batches
 from lstmcast.training import distributed
+from lstmcast.training.optim import adam
 from lstmcast.training.trainstate import rng_state, set_rng_state, to_cpu
 
 
@@ -263,7 +264,7 @@ def _fit(
     input_size = windows.series.shape[1]
     model = build_model(cfg, input_size, windows.known, windows.ahead, device)
     try:
-        opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+        opt = adam(model.parameters(), lr=tc.lr)
     except (MemoryError, RuntimeError) as exc:
         if not out_of_memory(exc):
             raise
