@@ -79,6 +79,10 @@ PREDICT_THREADS = 4  # predict uses at most this many torch threads: tiny batche
 # (hidden size x layers x directions): their matrices are too small to split, and a second thread spin-waits, which
 # costs 4x when another process holds the other core (bench/contention.py measures it).
 ONE_THREAD_UNITS = 256
+# A training run rewrites last.pt (and model.pt when the epoch improved) after its first epoch and then at most
+# every CHECKPOINT_SECONDS, and always at the end (also on Ctrl-C or SIGTERM): short epochs no longer spend their
+# time writing files (161 writes were 1.2 s of an airpassengers run); a SIGKILL loses at most this much training.
+CHECKPOINT_SECONDS = 10.0
 INFERENCE_BATCH = 4096  # windows per forward pass when forecasting, calibrating or scoring many windows
 
 

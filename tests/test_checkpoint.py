@@ -269,3 +269,72 @@ def test_a_format_1_checkpoint_still_loads_and_forecasts_what_it_did(capsys: pyt
     code, out, err = run_main(capsys, "predict", "-m", FORMAT_1 / "format1_airpassengers.pt", "--level", "80")
     assert code == 0, err
     assert out == (FORMAT_1 / "format1_airpassengers_predict.csv").read_text()
+
+
+def test_checkpoints_are_written_after_the_first_epoch_then_at_most_every_few_seconds(
+    air_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short epochs do not spend their time writing files: last.pt after epoch 1, then only when
+    CHECKPOINT_SECONDS have passed, and at the end. When a save falls on an epoch that did not improve, model.pt
+    gets the best epoch's weights (from the resume state), not the current ones."""
+    from conftest import _tiny_config
+
+    from lstmcast import defaults
+    from lstmcast.pipeline import runs
+
+    writes: list[tuple[str, int, dict[str, torch.Tensor]]] = []
+    real_save = ckpt_io.save
+
+    def counting_save(ckpt: ckpt_io.Checkpoint, path: Path, **kw: object) -> None:
+        epoch = len(ckpt.losses.get("epoch", [])) if ckpt.losses else -1
+        writes.append((path.name, epoch, {k: v.clone() for k, v in ckpt.model.state_dict().items()}))
+        real_save(ckpt, path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runs.ckpt_io, "save", counting_save)
+    monkeypatch.setattr(defaults, "CHECKPOINT_SECONDS", 3600.0)
+    run = runs.train_run(air_csv, _tiny_config(epochs=6, patience=50, refit="off"), out=tmp_path / "slow")
+    names = [w[0] for w in writes]
+    assert names == ["model.pt", "last.pt", "model.pt", "last.pt"]  # epoch 1, then the final pair
+    assert run.result.epochs_run == 6
+
+    writes.clear()
+    monkeypatch.setattr(defaults, "CHECKPOINT_SECONDS", 0.0)  # every epoch is due
+    run = runs.train_run(air_csv, _tiny_config(epochs=6, patience=50, refit="off"), out=tmp_path / "every")
+    history = run.result.history
+    assert [w[0] for w in writes].count("last.pt") == 6 + 1
+    best_so_far = [min(range(i + 1), key=lambda j: history[j].val_loss) for i in range(len(history))]
+    model_writes = [w for w in writes[:-2] if w[0] == "model.pt"]
+    assert len(model_writes) == len(set(best_so_far))  # one per improvement, none on other epochs
+    final = ckpt_io.load(tmp_path / "every" / "model.pt").model.state_dict()
+    assert all(torch.equal(final[k], model_writes[-1][2][k]) for k in final)
+
+    # A clock that moves one second per reading, due every 2.5 s: saves land on improving and other epochs alike;
+    # each model.pt written mid-training must hold the weights of the best epoch so far.
+    writes.clear()
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(runs.time, "monotonic", lambda: float(next(ticks)))
+    monkeypatch.setattr(defaults, "CHECKPOINT_SECONDS", 2.5)
+    weights: list[dict[str, torch.Tensor]] = []
+    run = runs.train_run(
+        air_csv, _tiny_config(epochs=12, patience=50, refit="off", lr=3e-2), out=tmp_path / "clock",
+        on_epoch_end=lambda log, model, improved: weights.append(
+            {k: v.detach().clone() for k, v in model.state_dict().items()}
+        ),
+    )  # fmt: skip
+    history = run.result.history
+    saved_last = [w for w in writes[:-2] if w[0] == "last.pt"]
+    assert 1 < len(saved_last) < len(history)
+    for i, w in enumerate(writes[:-2]):
+        if w[0] != "model.pt":
+            continue
+        epoch = next(
+            j
+            for j, x in enumerate(weights)
+            if i + 1 < len(writes) and all(torch.equal(x[k], writes[i + 1][2][k]) for k in x)
+        )  # the epoch of the last.pt written with it
+        best = min(range(epoch + 1), key=lambda j: history[j].val_loss)
+        assert all(torch.equal(w[2][k], weights[best][k]) for k in w[2])
+    assert any(
+        w[0] == "model.pt" and not all(torch.equal(w[2][k], writes[i + 1][2][k]) for k in w[2])
+        for i, w in enumerate(writes[:-2])
+    )  # some save came on an epoch that was not the best

@@ -3,6 +3,9 @@ stages (files: pipeline.rundir, pipeline.artifacts)."""
 
 from __future__ import annotations
 
+import copy
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +152,13 @@ def train_run(
         distributed.teardown()
 
 
+def _with_weights(model: LSTMRegressor, weights: dict[str, torch.Tensor]) -> LSTMRegressor:
+    """A copy of `model` holding `weights` (the best epoch's, to save while training goes on)."""
+    twin = copy.deepcopy(model)
+    twin.load_state_dict(weights)
+    return twin
+
+
 def _train(
     source: Source, cfg: RunConfig, out: Path | None, project: Path, name: str, stdin: IO[bytes] | None,
     report: Report | None, on_epoch_end: EpochCallback | None, resume: ResumePoint | None, group: distributed.Group,
@@ -186,14 +196,22 @@ def _train(
     base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows, asked=prep.asked)
 
     pending: dict[str, Any] = {}  # the resume state of the epoch just ended (fit's on_state comes first)
+    saves = {"at": -math.inf, "best_unsaved": False}
 
     def save_each_epoch(log: EpochLog, model: LSTMRegressor, improved: bool) -> None:
-        base.model = model
-        if improved:
-            ckpt_io.save(base, run_dir / "model.pt")
+        """last.pt after the first epoch, then at most every CHECKPOINT_SECONDS (the final save follows the fit);
+        model.pt with it when a better epoch came since the last save (its weights from the resume state)."""
         state = pending.pop("state", None)
-        if state is not None:  # none for an epoch whose loss was not finite: last.pt keeps the epoch before
-            ckpt_io.save(base, run_dir / "last.pt", train_state=state)
+        saves["best_unsaved"] = saves["best_unsaved"] or improved
+        if time.monotonic() - saves["at"] >= defaults.CHECKPOINT_SECONDS:
+            if saves["best_unsaved"] and (improved or state is not None):
+                base.model = model if improved else _with_weights(model, state["best_state"])
+                ckpt_io.save(base, run_dir / "model.pt")
+                saves["best_unsaved"] = False
+            if state is not None:  # none for an epoch whose loss was not finite: last.pt keeps the epoch before
+                base.model = model
+                ckpt_io.save(base, run_dir / "last.pt", train_state=state)
+            saves["at"] = time.monotonic()
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
@@ -281,7 +299,6 @@ def _untrained_run(run_dir: Path, prep: Any, result: TrainResult, n_rows: list[i
     }  # fmt: skip
     artifacts.write_summary(run_dir, summary)
     return TrainRun(run_dir, None, result, {})
-
 
 
 def evaluate_run(
