@@ -151,6 +151,11 @@ class ModelConfig:
     bidirectional: bool = False
     proj_size: int = 0
 
+    @property
+    def units(self) -> int:
+        """Hidden units in all: hidden_size x layers x directions (what the thread rules look at)."""
+        return self.hidden_size * self.num_layers * (2 if self.bidirectional else 1)
+
     def __post_init__(self) -> None:
         _plain_choice(self, "cell")
         _check_choice("--cell", self.cell, Cell)

@@ -74,7 +74,7 @@ CYCLE_MIN_REPEATS = 2  # ... and the data covers it at least twice
 CALIBRATION_WINDOWS = 20_000  # calibration reads at most this many windows of each part, evenly spaced (long series)
 
 # --- machine sizes ------------------------------------------------------------------------------------------------
-PREDICT_THREADS = 4  # predict uses at most this many torch threads: tiny batches gain nothing from more
+PREDICT_THREADS = 4  # predict uses at most this many torch threads (one for networks of up to ONE_THREAD_UNITS)
 # Training on a CPU uses one torch thread unless --threads says otherwise, for networks up to this many hidden units
 # (hidden size x layers x directions): their matrices are too small to split, and a second thread spin-waits, which
 # costs 4x when another process holds the other core (bench/contention.py measures it).
@@ -122,6 +122,15 @@ def scaling_for(season: int, scaler: str, norm: str) -> tuple[str, str]:
     if scaler == "auto":
         scaler = "mase" if norm == "last" else "standard"
     return scaler, norm
+
+
+def predict_threads(hidden_units: int, available: int) -> int:
+    """The torch threads predict uses: one for a small network (its batches are tiny, and a second thread
+    spin-waits whenever another process holds the core: a forward pass of 85 airpassengers windows took 508 ms
+    instead of 3 ms next to a busy process), else up to PREDICT_THREADS of the `available` ones."""
+    if hidden_units <= ONE_THREAD_UNITS:
+        return 1
+    return max(1, min(available, PREDICT_THREADS))
 
 
 def train_threads(asked: int | None, hidden_units: int, device_type: str) -> int | None:

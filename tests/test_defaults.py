@@ -65,7 +65,9 @@ def test_the_new_rows_state_the_short_series_rules() -> None:
     assert f"shorter than {defaults.MIN_HISTORY} + horizon + validation" in rows["`--padding`"]
     assert "{0, 0.25, 0.5, 0.75, 1}" in rows["`--combine`"]
     assert f"for seasons of up to {defaults.COMBINE_SEASON} steps" in rows["`--combine`"]
-    assert f"at most {defaults.PREDICT_THREADS} threads" in rows["`predict` threads"]
+    threads = rows["`--threads`"]
+    assert f"one torch thread on a CPU for networks of up to {defaults.ONE_THREAD_UNITS} hidden units" in threads
+    assert f"at most {defaults.PREDICT_THREADS} threads for `predict`" in threads
 
 
 def test_the_calendar_row_states_the_calendar_rule() -> None:

@@ -279,3 +279,46 @@ def test_a_training_process_imports_neither_dynamo_nor_scikit_learn(air_csv: Pat
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+# --- threads ----------------------------------------------------------------------------------------------------
+
+
+def test_training_and_its_validation_run_on_one_thread_and_give_the_callers_count_back(windows: Windows) -> None:
+    """A small network on a CPU trains with one torch thread, and the calibration, the validation hook and the
+    refit run on it too (two threads spin-wait on a busy machine); the caller's thread count comes back after,
+    and --threads N is obeyed."""
+    from lstmcast.training.run import train_model
+
+    before = torch.get_num_threads()
+    try:
+        for asked, inside in ((None, 1), (2, 2)):
+            torch.set_num_threads(3)
+            seen: dict[str, list[int]] = {"fit": [], "after_fit": [], "refit": []}
+            cfg = config(epochs=3, threads=asked, refit="on")
+            train_model(
+                windows, cfg,
+                on_epoch_end=lambda *_, seen=seen: seen["fit"].append(torch.get_num_threads()),
+                after_fit=lambda *_, seen=seen: seen["after_fit"].append(torch.get_num_threads()),
+                on_refit_epoch=lambda *_, seen=seen: seen["refit"].append(torch.get_num_threads()),
+            )  # fmt: skip
+            assert seen == {"fit": [inside] * 3, "after_fit": [inside], "refit": [inside] * len(seen["refit"])}
+            assert seen["refit"]
+            assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_predict_uses_one_thread_for_a_small_network(tiny_run_dir: Path) -> None:
+    from lstmcast.pipeline.runs import predict_run
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        frame = predict_run(tiny_run_dir)
+        assert torch.get_num_threads() == 1 and len(frame) > 0
+        assert defaults.predict_threads(defaults.ONE_THREAD_UNITS, 8) == 1
+        assert defaults.predict_threads(defaults.ONE_THREAD_UNITS + 1, 8) == defaults.PREDICT_THREADS
+        assert defaults.predict_threads(defaults.ONE_THREAD_UNITS + 1, 2) == 2
+    finally:
+        torch.set_num_threads(before)

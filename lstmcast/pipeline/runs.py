@@ -347,7 +347,7 @@ def predict_run(
     panel = None
     if source is not None:
         panel = load_for_model(ckpt, source, target, time_col, fill, stdin, report)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), defaults.PREDICT_THREADS)))
+    torch.set_num_threads(defaults.predict_threads(ckpt.config.model.units, torch.get_num_threads()))
     frame = forecast(ckpt, panel, horizon, report, ids, levels or (), clip=clip)
     if plot is not None:
         chosen = [s for s in (ckpt.stored if panel is None else panel) if not ids or s.id in set(ids)]

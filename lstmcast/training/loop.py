@@ -6,7 +6,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -233,24 +233,32 @@ def fit(
     weighted so a step equals the single-process step on the whole batch; losses are summed over the ranks and
     rank 0's early-stopping decision is broadcast, so all ranks stop together. Give the callbacks on rank 0 only.
     """
-    tc = cfg.train
     group = distributed.current()
-    device = distributed.train_device(resolve_device(tc.device), group)
+    device = distributed.train_device(resolve_device(cfg.train.device), group)
+    with thread_policy(cfg, device):
+        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
+
+
+@contextlib.contextmanager
+def thread_policy(cfg: ResolvedConfig, device: torch.device | None = None) -> Iterator[None]:
+    """Torch's thread count for training and what goes with it (calibration, validation, the Theta weight):
+    training_threads while inside, the caller's count again afterwards (what training sets is training's alone).
+    device: where training runs (resolved from cfg when not given)."""
+    if device is None:
+        device = distributed.train_device(resolve_device(cfg.train.device), distributed.current())
     threads = training_threads(cfg, device)
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
+        yield
     finally:
-        torch.set_num_threads(before)  # what training set is training's alone
+        torch.set_num_threads(before)
 
 
 def training_threads(cfg: ResolvedConfig, device: torch.device) -> int | None:
     """The torch threads fit sets (defaults.train_threads; None: torch's default is left)."""
-    directions = 2 if cfg.model.bidirectional else 1
-    units = cfg.model.hidden_size * cfg.model.num_layers * directions
-    return defaults.train_threads(cfg.train.threads, units, device.type)
+    return defaults.train_threads(cfg.train.threads, cfg.model.units, device.type)
 
 
 def _fit(

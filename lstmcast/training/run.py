@@ -19,7 +19,15 @@ from lstmcast.forecasting.intervals import calibrate
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
-from lstmcast.training.loop import EpochCallback, StateCallback, TrainResult, fit, kept_result, refit
+from lstmcast.training.loop import (
+    EpochCallback,
+    StateCallback,
+    TrainResult,
+    fit,
+    kept_result,
+    refit,
+    thread_policy,
+)
 
 # Called after the first fit is calibrated, before the refit: the first fit held the validation part out, so
 # this is where it is scored (pipeline.runs validates here). Arguments: the first fit, its calibration table.
@@ -78,15 +86,18 @@ def train_model(
     the windows, for --combine auto (forecasting.combine), which weighs the first fit against Theta on the
     validation windows.
     """
-    first = fit(windows, cfg, on_epoch_end=on_epoch_end, on_state=on_state, resume=resume)
-    table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
-    if after_fit is not None:
-        after_fit(first, table)
-    choice = None
-    usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
-    if defaults.combines(cfg.train.combine, cfg.window.season) and holdout is not None and usable:
-        choice = choose_on_windows(first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season)
-    return TrainedModel(first, table, refit(windows, cfg, first, report, on_refit_epoch), choice)
+    with thread_policy(cfg):  # the calibration and validation forecasts too: two threads spin on a busy machine
+        first = fit(windows, cfg, on_epoch_end=on_epoch_end, on_state=on_state, resume=resume)
+        table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
+        if after_fit is not None:
+            after_fit(first, table)
+        choice = None
+        usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
+        if defaults.combines(cfg.train.combine, cfg.window.season) and holdout is not None and usable:
+            choice = choose_on_windows(
+                first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season
+            )
+        return TrainedModel(first, table, refit(windows, cfg, first, report, on_refit_epoch), choice)
 
 
 @dataclass(frozen=True)
