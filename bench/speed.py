@@ -15,6 +15,8 @@ Targets
   4 inference   validation and prediction run without graphs (inference_mode) in large batches.
   panel         fit() on 10,000 series x 500 points against one series of the same length.
   distributed   `train --nproc 1` vs `--nproc 2` (DistributedDataParallel over gloo) on that panel.
+  short         time to a default forecast on a short series: `lstmcast train` + `predict` on airpassengers, this
+                checkout against commit 956039f (when the speed issue was filed); target <= 0.5 x.
   ideas         variants of the bare loop (threads, OpenMP wait policy, batch size, oneDNN, torch.compile, bf16
                 autocast, fused Adam, lstmcast's own extras) as ratios against the bare loop.
 
@@ -34,6 +36,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -1177,6 +1180,64 @@ def worker(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------------- main
 
 
+# ------------------------------------------------------------------------------- short series (issue 17 item 3)
+
+# The commit the speed issue was filed against ("today's 9.9 s"): its airpassengers default run is the baseline.
+SHORT_REF = "956039f"
+
+
+def _short_side(cwd: Path, data: Path, out: Path) -> dict[str, Any]:
+    """`lstmcast train DATA` with every default (seed 0), then `lstmcast predict`, from the package in `cwd`:
+    wall seconds of each and the forecast printed."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "lstmcast"]
+    train = run_child([*cmd, "train", str(data), "--out", str(out), "--quiet"], timeout=600, rss=True, cwd=cwd)
+    predict = run_child([*cmd, "predict", "--model", str(out)], timeout=300, rss=True, cwd=cwd)
+    return {"train": train, "predict": predict}
+
+
+def section_short(s: Settings, tmp: Path) -> None:
+    """Time to a default forecast on a short series: this checkout against SHORT_REF, interleaved pairs."""
+    log(f"short series: default train + predict on airpassengers, this checkout vs {SHORT_REF}")
+    data = ROOT / "sample_data" / "airpassengers.csv"
+    ref = tmp / "ref"
+    ref.mkdir(exist_ok=True)
+    got = subprocess.run(f"git -C {ROOT} archive {SHORT_REF} lstmcast | tar -x -C {ref}", shell=True,
+                         capture_output=True, text=True)  # fmt: skip
+    if got.returncode != 0:
+        log(f"short: no {SHORT_REF} in this checkout ({got.stderr.strip()[:120]}); skipped")
+        return
+    sides = {"now": ROOT, SHORT_REF: ref}
+    times: dict[str, list[dict[str, float]]] = {k: [] for k in sides}
+    ratios: list[float] = []
+    for rep in range(1 if s.quick else 3):
+        order = list(sides) if rep % 2 == 0 else list(sides)[::-1]
+        for name in order:
+            res = _short_side(sides[name], data, tmp / f"short-{name}")
+            if res["train"]["rc"] != 0 or res["predict"]["rc"] != 0:
+                log(f"short: {name} failed: {fail_note(res['train'])} / {fail_note(res['predict'])}")
+                return
+            times[name].append({k: res[k]["wall"] for k in ("train", "predict")})
+        now, old = times["now"][-1], times[SHORT_REF][-1]
+        ratios.append((now["train"] + now["predict"]) / (old["train"] + old["predict"]))
+    rows = []
+    for name in sides:
+        t = times[name]
+        rows.append([
+            name, f"{median([x['train'] for x in t]):.2f}", f"{median([x['predict'] for x in t]):.2f}",
+            f"{median([x['train'] + x['predict'] for x in t]):.2f}",
+            spread(ratios) if name == "now" else "1.00", yes(median(ratios) <= 0.5) if name == "now" else "",
+        ])  # fmt: skip
+    table(
+        "Short series: `lstmcast train sample_data/airpassengers.csv` (every default) then `lstmcast predict`, "
+        f"wall seconds (medians of {len(ratios)} interleaved pairs)",
+        ["code", "train s", "predict s", "train + predict s", "ratio to ref", "<= 0.5"],
+        rows,
+        [f"ref: commit {SHORT_REF} (when the speed issue was filed), its package run from a `git archive` copy in "
+         "the same venv; each side a fresh process as a user runs it (imports included)"],
+    )  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Settings, Path], None]] = {
     "throughput": section_throughput,
     "panel": section_panel,
@@ -1185,6 +1246,7 @@ SECTIONS: dict[str, Callable[[Settings, Path], None]] = {
     "cli": section_cli,
     "inference": section_inference,
     "ideas": section_ideas,
+    "short": section_short,
 }
 
 
