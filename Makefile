@@ -46,9 +46,10 @@ lint: $(STAMP)  ## ruff, mypy and the import-linter contracts (layers, who may i
 	$(BIN)/mypy lstmcast
 	$(BIN)/lint-imports
 
-bench: $(STAMP)  ## speed, memory and contention (about 8 minutes; bench-quick: under a minute)
+bench: $(STAMP) $(BENCH_STAMP)  ## speed, memory, contention, a short series, M3 monthly vs AutoETS (about 15 minutes; bench-quick: under a minute)
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/contention.py
+	$(BIN)/python bench/m3.py --stats-python $(BENCH_VENV)/bin/python --subsets monthly --seeds 0
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/speed.py --quick

@@ -1238,6 +1238,37 @@ def section_short(s: Settings, tmp: Path) -> None:
     )  # fmt: skip
 
 
+# ------------------------------------------------------------------------------------ ensembles (issue 17 item 4)
+
+
+def section_ensemble(s: Settings, tmp: Path) -> None:
+    """fit_series with 5 members against 1 on airpassengers, fixed epochs (no early stopping, no refit), pairs."""
+    from lstmcast.config import RunConfig, TrainConfig
+    from lstmcast.io.data import load_series
+    from lstmcast.training.fitting import fit_series
+
+    log("ensemble: 5 members against one, airpassengers, fixed epochs")
+    air = load_series(ROOT / "sample_data" / "airpassengers.csv")
+    epochs = 5 if s.quick else 30
+    cfg = RunConfig(train=TrainConfig(epochs=epochs, patience=epochs, refit="off", combine="off", threads=s.threads))
+    k = 5
+
+    def side(members: int) -> Side:
+        return lambda: (members, timed(lambda: fit_series(air, cfg, ensemble=members)))
+
+    pairs = interleave(side(1), side(k), 1 if s.quick else 3)
+    # Pairs holds ratios of members per second (k members / their time against 1 / its time): time ratio = k / it
+    times, cpu = [k / r for r in pairs.wall], [k / r for r in pairs.cpu]
+    table(
+        f"Ensembles: `fit_series(ensemble={k})` against one member, airpassengers, {epochs} epochs (no early "
+        "stopping, no refit, no Theta), interleaved pairs",
+        ["members", "time / one member (wall)", "(cpu)", "<= 2.0"],
+        [[str(k), spread(times), f"{median(cpu):.2f}", yes(median(times) <= 2.0)]],
+        ["members train one after another (seeds seed .. seed+4), each an LSTM + last step + Linear; the stacked "
+         "prototypes (README, Performance) reached 3.3x at best on this CPU, so the target is not met here"],
+    )  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Settings, Path], None]] = {
     "throughput": section_throughput,
     "panel": section_panel,
@@ -1247,6 +1278,7 @@ SECTIONS: dict[str, Callable[[Settings, Path], None]] = {
     "inference": section_inference,
     "ideas": section_ideas,
     "short": section_short,
+    "ensemble": section_ensemble,
 }
 
 
