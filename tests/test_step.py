@@ -140,3 +140,65 @@ def test_data_parallel_and_mixed_precision_keep_the_general_step() -> None:
     two = distributed.Group(rank=0, world=2)
     assert make_step(*args, plain, contextlib.nullcontext, scaler, two).__name__ == "general"
     assert all(p.grad is None for p in model.parameters())  # no buffer was hooked in
+
+
+# --- subnormals flushed while training on a CPU -------------------------------------------------------------------
+
+needs_flush_control = pytest.mark.skipif(
+    not torch.set_flush_denormal(False), reason="this CPU cannot flush subnormals (torch.set_flush_denormal)"
+)
+
+
+def long_windows() -> tuple[Windows, ResolvedConfig]:
+    """Windows of 160 steps, where the gradient of the early steps of a fresh network is subnormal."""
+    t = torch.arange(700, dtype=torch.float64)
+    values = (torch.sin(2 * torch.pi * t / 24) + 0.01 * t).numpy()
+    window = ResolvedWindow(lookback=160, horizon=4, val_size=8)
+    n_train = len(values) - window.val_size
+    w = make_windows(Scaler.fit("standard", values[:n_train]).transform(values), window, n_train)
+    train = ResolvedTrain(epochs=2, batch_size=16, patience=5, steps_per_epoch=4, device="cpu", loss="mse")
+    return w, ResolvedConfig(window=window, model=ModelConfig(hidden_size=8, num_layers=2), train=train)
+
+
+@needs_flush_control
+def test_a_long_window_gives_subnormal_gradients_that_flushing_zeroes() -> None:
+    w, _ = long_windows()
+    torch.manual_seed(0)
+    net = Net()
+    x = w.batch(w.train_starts[:16])[0].clone().requires_grad_(True)  # (16, 160, 1)
+    smallest_normal = torch.finfo(torch.float32).tiny
+
+    def first_step_grad() -> torch.Tensor:
+        x.grad = None
+        net(x).sum().backward()
+        assert x.grad is not None
+        return x.grad[:, 0].abs()
+
+    g = first_step_grad()
+    assert ((g > 0) & (g < smallest_normal)).any()
+    with step_mod.subnormals_flushed(torch.device("cpu")):
+        g = first_step_grad()
+    assert not ((g > 0) & (g < smallest_normal)).any()
+    assert not step_mod._flushing()  # as before
+
+
+@needs_flush_control
+def test_training_flushes_subnormals_and_gives_the_same_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    w, cfg = long_windows()
+    seen: list[bool] = []
+    flushed = fit(w, cfg, on_epoch_end=lambda log, model, improved: seen.append(step_mod._flushing()))
+    assert seen == [True, True] and not step_mod._flushing()
+    monkeypatch.setattr("lstmcast.training.loop.subnormals_flushed", lambda device: contextlib.nullcontext())
+    kept = fit(w, cfg)
+    assert_same_training(flushed, kept)
+
+
+@needs_flush_control
+def test_a_caller_that_flushes_keeps_flushing() -> None:
+    w, cfg = long_windows()
+    torch.set_flush_denormal(True)
+    try:
+        fit(w, cfg)
+        assert step_mod._flushing()
+    finally:
+        torch.set_flush_denormal(False)

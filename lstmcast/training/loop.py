@@ -21,7 +21,7 @@ from lstmcast.errors import ConfigError
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.windows import Windows, batch, batches
 from lstmcast.training import distributed
-from lstmcast.training.step import make_step
+from lstmcast.training.step import make_step, subnormals_flushed
 from lstmcast.training.trainstate import rng_state, set_rng_state, to_cpu
 
 
@@ -241,7 +241,8 @@ def fit(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
+        with subnormals_flushed(device):
+            return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
     finally:
         torch.set_num_threads(before)  # what training set is training's alone
 

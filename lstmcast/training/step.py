@@ -4,11 +4,14 @@ The plain step (one process, no --amp) is the common one and the one whose cost 
 gradient is a view of one flat buffer, so zeroing is one fill and clipping one multiply, with no wrapper that would
 do nothing. The general step (data-parallel, or --amp with its gradient scaler) goes through torch's wrappers.
 Both give the same numbers: see FlatGrads.
+
+On a CPU, training flushes subnormal floats to zero (subnormals_flushed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -107,3 +110,32 @@ def _general_step(
         return loss
 
     return general
+
+
+@contextlib.contextmanager
+def subnormals_flushed(device: torch.device) -> Iterator[None]:
+    """On a CPU, subnormal floats (below 1.2e-38) flushed to zero in this thread for the duration, as before after.
+
+    Backpropagation through a long window shrinks the gradient of the early steps geometrically (an untrained
+    forget gate halves it each step) until it is subnormal, and x86 CPUs take a slow path for every operation on
+    a subnormal: a fresh lookback-168 network's first steps ran 2.5x slower, later ones 1.2x. Values that small
+    cannot change a float32 weight, so the weights come out the same (tests/test_step.py). Threads that torch's
+    pool started before keep their own setting; training uses one thread for networks of its size
+    (defaults.train_threads).
+    """
+    if device.type != "cpu" or _flushing():
+        yield
+        return
+    if not torch.set_flush_denormal(True):  # a CPU without the control (not x86 with SSE3)
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _flushing() -> bool:
+    """Whether this thread already flushes subnormals: the smallest one (bits 0x00000001) times 1 reads as 0."""
+    tiny = torch.ones(1, dtype=torch.int32).view(torch.float32)  # 1.4e-45, made without arithmetic
+    return bool((tiny * 1.0).item() == 0.0)
