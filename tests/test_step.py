@@ -40,19 +40,33 @@ def reference_fit(windows: Windows, cfg: ResolvedConfig, monkeypatch: pytest.Mon
         return fit(windows, cfg, **kw)  # type: ignore[arg-type]
 
 
-def assert_same_training(a: TrainResult, b: TrainResult) -> None:
-    # Exact, not close: the flat buffer holds the same gradients and clips them with the same operations.
+def assert_same_training(a: TrainResult, b: TrainResult, rtol: float = 0.0) -> None:
+    """The same weights and losses; with `rtol`, up to that much of each tensor's largest magnitude."""
     assert a.last_state.keys() == b.last_state.keys()
     for k in a.last_state:
-        assert torch.equal(a.last_state[k], b.last_state[k]), k
-    assert [(h.train_loss, h.val_loss) for h in a.history] == [(h.train_loss, h.val_loss) for h in b.history]
+        scale = a.last_state[k].abs().max()
+        assert (a.last_state[k] - b.last_state[k]).abs().max() <= rtol * scale, k
+    for x, y in zip(a.history, b.history):
+        assert x.train_loss == pytest.approx(y.train_loss, rel=rtol, abs=0)
+        assert x.val_loss == pytest.approx(y.val_loss, rel=rtol, abs=0)
 
 
-@pytest.mark.parametrize("clip", [0.05, 1.0, 0.0])  # clipping every step, now and then, never
-def test_the_flat_buffer_trains_the_same_weights_as_clip_grad_norm(
+# The flat clipping sums the squares over one buffer rather than through per-tensor norms: the clipping factor
+# differs in its last bits. Measured on airpassengers, 24 steps all clipped (--clip 0.05): 2.3e-7 of the largest
+# weight; the bound leaves room for other CPUs' reduction orders.
+CLIPPED_RTOL = 1e-5
+
+
+@pytest.mark.parametrize("clip", [0.05, 1.0])  # clipping every step, now and then
+def test_the_flat_buffer_trains_the_weights_of_clip_grad_norm_up_to_rounding(
     windows: Windows, monkeypatch: pytest.MonkeyPatch, clip: float
 ) -> None:
     cfg = config(clip=clip)
+    assert_same_training(fit(windows, cfg), reference_fit(windows, cfg, monkeypatch), CLIPPED_RTOL)
+
+
+def test_without_clipping_the_flat_buffer_trains_the_same_bits(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config(clip=0.0)
     assert_same_training(fit(windows, cfg), reference_fit(windows, cfg, monkeypatch))
 
 
@@ -69,7 +83,7 @@ def test_a_callback_that_drops_the_gradients_does_not_unhook_the_clipping(
         model.zero_grad(set_to_none=True)  # every .grad None: the next backward would allocate new ones
 
     cfg = config(clip=0.05)
-    assert_same_training(fit(windows, cfg, on_epoch_end=drop), reference_fit(windows, cfg, monkeypatch))
+    assert_same_training(fit(windows, cfg, on_epoch_end=drop), reference_fit(windows, cfg, monkeypatch), CLIPPED_RTOL)
 
 
 def plain_step(model: nn.Module, opt: torch.optim.Optimizer, clip: float) -> step_mod.Step:
@@ -121,12 +135,12 @@ def test_clipping_rescales_only_gradients_over_the_bound_and_keeps_their_directi
             assert torch.allclose(grads.flat / norm, before / torch.linalg.vector_norm(before), rtol=1e-5, atol=0)
         else:
             assert torch.equal(grads.flat, before)
-        # clip_grad_norm_ on copies of the same gradients: the same bits
+        # clip_grad_norm_ on copies of the same gradients: the same up to the rounding of the factor
         ref = [nn.Parameter(p.detach().clone()) for p in params]
         for r, c in zip(ref, copies):
             r.grad = c
         nn.utils.clip_grad_norm_(ref, 1.0)
-        assert all(torch.equal(r.grad, v) for r, v in zip(ref, grads.views))
+        assert all(torch.allclose(r.grad, v, rtol=1e-6, atol=0) for r, v in zip(ref, grads.views))
 
 
 def test_data_parallel_and_mixed_precision_keep_the_general_step() -> None:

@@ -3,7 +3,7 @@
 The plain step (one process, no --amp) is the common one and the one whose cost shows on small networks: every
 gradient is a view of one flat buffer, so zeroing is one fill and clipping one multiply, with no wrapper that would
 do nothing. The general step (data-parallel, or --amp with its gradient scaler) goes through torch's wrappers.
-Both give the same numbers: see FlatGrads.
+Both give the same numbers up to float rounding in the clipping: see FlatGrads.
 
 On a CPU, training flushes subnormal floats to zero (subnormals_flushed).
 """
@@ -29,9 +29,10 @@ class FlatGrads:
     """Every parameter's `.grad` as a view of one buffer: zeroing is one fill, clipping one norm and one multiply.
 
     Backward adds into an existing `.grad` in place and 0 + g is g exactly, so the gradients are those that
-    `zero_grad(set_to_none=True)` would leave. `clip_` is `nn.utils.clip_grad_norm_`'s arithmetic (the 2-norm of
-    the per-tensor 2-norms, each gradient times min(1, max_norm / (total + 1e-6))) without its per-call grouping,
-    so the clipped gradients are the same bits.
+    `zero_grad(set_to_none=True)` would leave. `clip_` is `nn.utils.clip_grad_norm_`'s rule (each gradient times
+    min(1, max_norm / (total + 1e-6)), total the 2-norm of all of them) with the total summed over the buffer at
+    once instead of through per-tensor norms: the same up to float rounding (tests/test_step.py), in a third of
+    the operations, which on a small network is 2 % of the step.
     """
 
     def __init__(self, params: Sequence[nn.Parameter]) -> None:
@@ -64,7 +65,7 @@ class FlatGrads:
         self.flat.zero_()
 
     def clip_(self, max_norm: float) -> None:
-        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.views)))
+        total = torch.linalg.vector_norm(self.flat)
         self.flat.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
 
 
