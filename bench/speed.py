@@ -1076,11 +1076,16 @@ def section_ideas(s: Settings, tmp: Path) -> None:
         Idea("+ window normalisation (lstmcast)", {"norm": True}, configs=small),
         Idea("+ clip_grad_norm_ 1.0 (lstmcast)", {"clip": 1.0}, configs=small),
         Idea("oneDNN (mkldnn) off: native LSTM kernels", around=mkldnn_off, configs=every),
+        Idea(
+            "subnormals kept (torch's default)",
+            {"flush": False},
+            configs=every,
+            note="lstmcast and the bare loop flush them; the bare loop is warm, a fresh network pays more",
+        ),
         Idea("batch x 0.5", {"half": True}, configs=pair, note="windows/s only: more updates per window"),
         Idea("batch x 2", {"double": True}, configs=pair, note="windows/s only: fewer updates per window"),
         Idea("torch.compile (dynamo runs nn.LSTM eagerly)", {"compiled": True}),
         Idea("Adam(fused=True)", {"adam": {"fused": True}}),
-        Idea("subnormals kept (torch's default)", {"flush": False}, note="lstmcast and the bare loop flush them"),
         Idea(
             "bf16 autocast",
             {"autocast": torch.bfloat16},
