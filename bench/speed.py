@@ -6,7 +6,7 @@
 
 Targets
   1 throughput  the bare loop (one float32 tensor, unfold views, random index batches, nn.LSTM -> last step ->
-                Linear, MSE, Adam, nothing else) against lstmcast's `fit` and the `lstmcast train` CLI (windows/s
+                Linear, MSE, Adam, subnormals flushed as lstmcast does, nothing else) against lstmcast's `fit` and the `lstmcast train` CLI (windows/s
                 from metrics.csv, validation included) on the same data and config; target >= 0.95 x bare.
   2 memory      `lstmcast train` on a generated 5,000,000-point one-minute series, lookback 168, horizon 24,
                 --steps-per-epoch 5: peak RSS of the child (wait4 through a small launcher) <= 1.5 GB; plus the
@@ -316,7 +316,9 @@ def interleave(base: Side, var: Side, reps: int, cap_s: float = math.inf) -> Pai
 
 class BareLoop:
     """The limit: series in one float32 tensor, windows as `unfold` views, random batches gathered by index,
-    nn.LSTM -> last step -> Linear, MSE, Adam, nothing else. Options add one thing each (for the ideas table)."""
+    nn.LSTM -> last step -> Linear, MSE, Adam, nothing else; subnormal floats flushed to zero while it runs, as
+    lstmcast's fit does (on x86 each operation on one takes a slow path). Options change one thing each (for the
+    ideas table)."""
 
     def __init__(
         self,
@@ -331,6 +333,7 @@ class BareLoop:
         adam: dict[str, Any] | None = None,
         autocast: torch.dtype | None = None,
         compiled: bool = False,
+        flush: bool = True,
         seed: int = 0,
     ) -> None:
         torch.manual_seed(seed)
@@ -345,6 +348,7 @@ class BareLoop:
         self.loss_fn = nn.MSELoss()
         self.norm, self.clip, self.autocast = norm, clip, autocast
         self.clip_impl = clip_impl
+        self.flush = flush
         self.flat: torch.Tensor | None = None
         if clip_impl == "flat":  # every .grad a view of one buffer: zeroing and clipping are one op each
             self.flat = torch.zeros(sum(p.numel() for p in params))
@@ -405,15 +409,20 @@ class BareLoop:
             for _ in range(steps):
                 self.step()
 
-        return timed(go)
+        with self.arithmetic():
+            return timed(go)
 
     def run_for(self, budget: float, min_steps: int = 1) -> tuple[int, Timing]:
         """Steps for about `budget` seconds (at least `min_steps`): (windows, timing)."""
-        w0, c0, steps = time.perf_counter(), time.process_time(), 0
-        while steps < min_steps or time.perf_counter() - w0 < budget:
-            self.step()
-            steps += 1
-        return steps * self.batch, Timing(time.perf_counter() - w0, time.process_time() - c0)
+        with self.arithmetic():
+            w0, c0, steps = time.perf_counter(), time.process_time(), 0
+            while steps < min_steps or time.perf_counter() - w0 < budget:
+                self.step()
+                steps += 1
+            return steps * self.batch, Timing(time.perf_counter() - w0, time.process_time() - c0)
+
+    def arithmetic(self) -> contextlib.AbstractContextManager[Any]:
+        return flush_denormal() if self.flush else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -1070,11 +1079,16 @@ def section_ideas(s: Settings, tmp: Path) -> None:
         Idea("+ window normalisation (lstmcast)", {"norm": True}, configs=small),
         Idea("+ clip_grad_norm_ 1.0 (lstmcast)", {"clip": 1.0}, configs=small),
         Idea("oneDNN (mkldnn) off: native LSTM kernels", around=mkldnn_off, configs=every),
+        Idea(
+            "subnormals kept (torch's default)",
+            {"flush": False},
+            configs=every,
+            note="lstmcast and the bare loop flush them; the bare loop is warm, a fresh network pays more",
+        ),
         Idea("batch x 0.5", {"half": True}, configs=pair, note="windows/s only: more updates per window"),
         Idea("batch x 2", {"double": True}, configs=pair, note="windows/s only: fewer updates per window"),
         Idea("torch.compile (dynamo runs nn.LSTM eagerly)", {"compiled": True}),
         Idea("Adam(fused=True)", {"adam": {"fused": True}}),
-        Idea("flush denormals", around=flush_denormal),
         Idea(
             "bf16 autocast",
             {"autocast": torch.bfloat16},

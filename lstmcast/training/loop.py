@@ -22,6 +22,7 @@ from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.windows import Windows, batch, batches
 from lstmcast.training import distributed
 from lstmcast.training.optim import adam
+from lstmcast.training.step import make_step, subnormals_flushed
 from lstmcast.training.trainstate import rng_state, set_rng_state, to_cpu
 
 
@@ -235,7 +236,7 @@ def fit(
     """
     group = distributed.current()
     device = distributed.train_device(resolve_device(cfg.train.device), group)
-    with thread_policy(cfg, device):
+    with thread_policy(cfg, device), subnormals_flushed(device):
         return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
 
 
@@ -322,6 +323,12 @@ def _fit(
             net = nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
+    try:
+        step = make_step(net, model, opt, loss_fn, tc, autocast, scaler, group)
+    except (MemoryError, RuntimeError) as exc:  # the plain step's gradient buffer
+        if not out_of_memory(exc):
+            raise
+        raise _out_of_memory(cfg, tc.batch_size) from None
     validating = len(windows.val_starts) > 0  # none in a refit: then every epoch counts as the best so far
     val_starts = distributed.shard(windows.val_starts, group)
     try:
@@ -338,18 +345,7 @@ def _fit(
                     break  # a last batch too small to give every rank a window (the same on all ranks)
                 mine = distributed.shard(idx, group)
                 xn, future, yn = step_inputs(windows, mine, norm, device)
-                with distributed.collective("exchanging gradients"):
-                    with autocast():
-                        loss = loss_fn(net(xn, future).float(), yn)
-                    opt.zero_grad(set_to_none=True)
-                    # DDP averages the ranks' gradients: weight each by its share of the batch -> the batch mean
-                    weight = len(mine) * group.world / len(idx)
-                    scaler.scale(loss * weight if group.active else loss).backward()
-                if tc.clip > 0:
-                    scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-                scaler.step(opt)
-                scaler.update()
+                loss = step(xn, future, yn, len(mine) * group.world / len(idx))
                 running += loss.detach() * len(mine)  # no .item(): no device sync per step
                 seen += len(mine)
             val_total, val_count = loss_sum(model, windows, val_starts, norm, loss_fn, device)
