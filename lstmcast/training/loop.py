@@ -136,6 +136,17 @@ def out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
+@contextlib.contextmanager
+def _memory_bound(cfg: ResolvedConfig, batch_size: int | None) -> Iterator[None]:
+    """Memory the machine will not grant inside becomes the one-line usage error of _out_of_memory."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise _out_of_memory(cfg, batch_size) from None
+
+
 def _out_of_memory(cfg: ResolvedConfig, batch_size: int | None) -> ConfigError:
     m = cfg.model
     return ConfigError(
@@ -272,19 +283,15 @@ def _fit(
     gen = seed_everything(tc.seed)
     input_size = windows.series.shape[1]
     model = build_model(cfg, input_size, windows.known, windows.ahead, device)
-    try:
+    with _memory_bound(cfg, tc.batch_size):  # Adam's state and the best weights' copy: as large as the network
         opt = adam(model.parameters(), lr=tc.lr)
-    except (MemoryError, RuntimeError) as exc:
-        if not out_of_memory(exc):
-            raise
-        raise _out_of_memory(cfg, tc.batch_size) from None
+        best_state = _copy_state(model)
     loss_fn = loss_function(tc.loss)
     norm = cfg.window.norm
     windows.series = windows.series.to(device)
 
     history: list[EpochLog] = []
     best_val, best_epoch, bad_epochs = math.inf, 0, 0
-    best_state = _copy_state(model)
     stop = StopReason.completed
     track = on_state is not None
     snapshot: dict[str, Any] | None = None
@@ -323,12 +330,8 @@ def _fit(
             net = nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
-    try:
+    with _memory_bound(cfg, tc.batch_size):  # the plain step's gradient buffer
         step = make_step(net, model, opt, loss_fn, tc, autocast, scaler, group)
-    except (MemoryError, RuntimeError) as exc:  # the plain step's gradient buffer
-        if not out_of_memory(exc):
-            raise
-        raise _out_of_memory(cfg, tc.batch_size) from None
     validating = len(windows.val_starts) > 0  # none in a refit: then every epoch counts as the best so far
     val_starts = distributed.shard(windows.val_starts, group)
     try:
