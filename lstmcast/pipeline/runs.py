@@ -196,22 +196,23 @@ def _train(
     base = Checkpoint(cfg, prep.scaling, prep.layout, schema, stored, model0, n_rows, asked=prep.asked)
 
     pending: dict[str, Any] = {}  # the resume state of the epoch just ended (fit's on_state comes first)
-    saves = {"at": -math.inf, "best_unsaved": False}
+    saved_at, best_unsaved = -math.inf, False
 
     def save_each_epoch(log: EpochLog, model: LSTMRegressor, improved: bool) -> None:
         """last.pt after the first epoch, then at most every CHECKPOINT_SECONDS (the final save follows the fit);
         model.pt with it when a better epoch came since the last save (its weights from the resume state)."""
+        nonlocal saved_at, best_unsaved
         state = pending.pop("state", None)
-        saves["best_unsaved"] = saves["best_unsaved"] or improved
-        if time.monotonic() - saves["at"] >= defaults.CHECKPOINT_SECONDS:
-            if saves["best_unsaved"] and (improved or state is not None):
+        best_unsaved = best_unsaved or improved
+        if time.monotonic() - saved_at >= defaults.CHECKPOINT_SECONDS:
+            if best_unsaved and (improved or state is not None):
                 base.model = model if improved else _with_weights(model, state["best_state"])
                 ckpt_io.save(base, run_dir / "model.pt")
-                saves["best_unsaved"] = False
+                best_unsaved = False
             if state is not None:  # none for an epoch whose loss was not finite: last.pt keeps the epoch before
                 base.model = model
                 ckpt_io.save(base, run_dir / "last.pt", train_state=state)
-            saves["at"] = time.monotonic()
+            saved_at = time.monotonic()
         if on_epoch_end is not None:
             on_epoch_end(log, model, improved)
 
