@@ -147,7 +147,9 @@ def train_run(
         raise ConfigError("a distributed run reads DATA in every process: give a file, not - (standard input)")
     group = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group, on_refit_epoch)
+        run = _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group, on_refit_epoch)
+        distributed.finished()
+        return run
     finally:
         distributed.teardown()
 

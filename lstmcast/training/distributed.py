@@ -98,6 +98,15 @@ def setup(device: torch.device) -> Group:
     return current()
 
 
+def finished() -> None:
+    """Every rank has passed its last collective: a rank that tears the group down while a peer's gloo threads still
+    finish the last exchange can die in C++ ("terminate called without an active exception", SIGABRT; seen once on
+    rank 1 of `train --nproc 2`). Call on the way out of a job that succeeded, before teardown."""
+    if current().active:
+        with collective("waiting for the other processes to finish"):
+            dist.barrier()
+
+
 def teardown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
