@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -66,6 +66,16 @@ class TrainResult:
 
 EpochCallback = Callable[[EpochLog, LSTMRegressor, bool], None]
 StateCallback = Callable[[dict[str, Any]], None]
+
+
+class Pace(Protocol):
+    """What paces a training that follows another (training.alongside): `wait(epoch)` before each epoch blocks
+    until that epoch may run (True) or never will (False: training ends there, "completed"); `called_off()`,
+    checked before each step, ends training within its epoch as Ctrl-C would ("interrupted")."""
+
+    def wait(self, epoch: int) -> bool: ...
+
+    def called_off(self) -> bool: ...
 
 
 def mixed_precision(enabled: bool, device: torch.device) -> tuple[Callable[[], Any], Any]:
@@ -231,6 +241,7 @@ def fit(
     on_state: StateCallback | None = None,
     resume: dict[str, Any] | None = None,
     phase: str = "fit",
+    pace: Pace | None = None,
 ) -> TrainResult:
     """Train a fresh model on `windows` as `cfg` says. Ctrl-C ends training early with the best weights kept.
 
@@ -244,11 +255,13 @@ def fit(
     takes its own contiguous part of every global batch (the batch size is the global one), with the loss
     weighted so a step equals the single-process step on the whole batch; losses are summed over the ranks and
     rank 0's early-stopping decision is broadcast, so all ranks stop together. Give the callbacks on rank 0 only.
+
+    pace: how far training may go (a refit alongside the first fit, see Pace and training.alongside).
     """
     group = distributed.current()
     device = distributed.train_device(resolve_device(cfg.train.device), group)
     with thread_policy(cfg, device), subnormals_flushed(device):
-        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase)
+        return _fit(windows, cfg, device, group, on_epoch_end, on_state, resume, phase, pace)
 
 
 @contextlib.contextmanager
@@ -276,7 +289,7 @@ def training_threads(cfg: ResolvedConfig, device: torch.device) -> int | None:
 def _fit(
     windows: Windows, cfg: ResolvedConfig, device: torch.device, group: distributed.Group,
     on_epoch_end: EpochCallback | None, on_state: StateCallback | None, resume: dict[str, Any] | None,
-    phase: str = "fit",
+    phase: str = "fit", pace: Pace | None = None,
 ) -> TrainResult:  # fmt: skip
     """fit's body, with the device and the torch threads set."""
     tc = cfg.train
@@ -336,6 +349,8 @@ def _fit(
     val_starts = distributed.shard(windows.val_starts, group)
     try:
         for epoch in range(start, epochs + 1):
+            if pace is not None and not pace.wait(epoch):
+                break
             t0 = time.perf_counter()
             model.train()
             order = windows.train_starts[torch.randperm(n_train, generator=gen)].to(
@@ -343,6 +358,8 @@ def _fit(
             )  # indices live with the data
             running, seen = torch.zeros((), device=device), 0
             for b in range(batches):
+                if pace is not None and pace.called_off():
+                    raise KeyboardInterrupt
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 if len(idx) < group.world:
                     break  # a last batch too small to give every rank a window (the same on all ranks)
@@ -411,30 +428,45 @@ def _fit(
     return TrainResult(model.cpu(), history, best_epoch, best_val, stop, last_state, state)
 
 
-def refit(
-    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None,
-    on_epoch_end: EpochCallback | None = None,
-) -> TrainResult | None:
-    """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
-    epochs that `first` (trained with early stopping on that validation part) found best.
-
-    None when there is nothing to refit: --refit off, --refit auto on long data (defaults.refits), no validation
-    windows, or a first fit that was interrupted, diverged or never improved. The refit's `stop_reason` is
-    "interrupted" when Ctrl-C cut it short.
-    """
+def refit_windows(windows: Windows, cfg: ResolvedConfig) -> Windows | None:
+    """What a refit would train on (Windows.every), or None when this data gets no refit whatever the first fit
+    does: --refit off, --refit auto on long data (defaults.refits), no validation windows."""
     mode, n_train = cfg.train.refit, len(windows.train_starts)
     rows = int(windows.offsets[-1]) - windows.pad * (len(windows.offsets) - 1)
     val_rows = cfg.window.val_size * (len(windows.offsets) - 1)
     short = defaults.refits(n_train, val_rows, rows)
     if mode == "off" or (mode == "auto" and not short) or len(windows.val_starts) == 0:
         return None
+    return windows.every()
+
+
+# (epochs, on_epoch_end) -> the refit for that many epochs: a refit that was trained alongside (training.alongside)
+Refitted = Callable[[int, "EpochCallback | None"], TrainResult]
+
+
+def refit(
+    windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None,
+    on_epoch_end: EpochCallback | None = None, trained: Refitted | None = None,
+) -> TrainResult | None:  # fmt: skip
+    """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
+    epochs that `first` (trained with early stopping on that validation part) found best.
+
+    None when there is nothing to refit: no refit for this data (refit_windows), or a first fit that was
+    interrupted, diverged or never improved. The refit's `stop_reason` is "interrupted" when Ctrl-C cut it short.
+    trained: where the refit comes from when it ran alongside the first fit (else it is trained here).
+    """
+    every = refit_windows(windows, cfg)
+    if every is None:
+        return None
     if first.stop_reason in (StopReason.interrupted, StopReason.non_finite) or first.best_epoch < 1:
         return None
-    every = windows.every()
     if report is not None:
         report(
             f"refitting on all {len(every.train_starts)} windows (the validation part too) for {first.best_epoch} epochs"
+            + (" (alongside the first fit, on a second core)" if trained is not None else "")
         )
+    if trained is not None:
+        return trained(first.best_epoch, on_epoch_end)
     refit_cfg = replace(cfg, train=replace(cfg.train, epochs=first.best_epoch))
     return fit(every, refit_cfg, on_epoch_end=on_epoch_end, phase="refit")
 

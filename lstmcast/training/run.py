@@ -19,6 +19,7 @@ from lstmcast.forecasting.intervals import calibrate
 from lstmcast.nn.model import LSTMRegressor
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows
+from lstmcast.training import alongside
 from lstmcast.training.loop import (
     EpochCallback,
     StateCallback,
@@ -26,6 +27,7 @@ from lstmcast.training.loop import (
     fit,
     kept_result,
     refit,
+    refit_windows,
     thread_policy,
 )
 
@@ -76,6 +78,7 @@ def train_model(
     report: Callable[[str], None] | None = None,
     holdout: Holdout | None = None,
     on_refit_epoch: EpochCallback | None = None,
+    refit_alongside: bool | None = None,
 ) -> TrainedModel:
     """Fit with early stopping on the validation windows, calibrate the intervals on that fit (its validation
     errors are held out), let `after_fit` score it, refit on every window (loop.refit decides whether), keep one.
@@ -84,20 +87,32 @@ def train_model(
     (its logs have phase "refit"). calibrated=False
     skips the calibration (the ranks > 0 of a distributed run, which write nothing). holdout: the series behind
     the windows, for --combine auto (forecasting.combine), which weighs the first fit against Theta on the
-    validation windows.
+    validation windows. refit_alongside: train the refit in a second thread while the first fit runs
+    (training.alongside; None: where alongside.applies).
     """
     with thread_policy(cfg):  # the calibration and validation forecasts too: two threads spin on a busy machine
-        first = fit(windows, cfg, on_epoch_end=on_epoch_end, on_state=on_state, resume=resume)
-        table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
-        if after_fit is not None:
-            after_fit(first, table)
-        choice = None
-        usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
-        if defaults.combines(cfg.train.combine, cfg.window.season) and holdout is not None and usable:
-            choice = choose_on_windows(
-                first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season
-            )
-        return TrainedModel(first, table, refit(windows, cfg, first, report, on_refit_epoch), choice)
+        every = refit_windows(windows, cfg)
+        wanted = alongside.applies(cfg) if refit_alongside is None else refit_alongside
+        companion = alongside.start(every, cfg) if every is not None and wanted else None
+        try:
+            if companion is not None and resume is not None:
+                companion.allow(int(resume["best_epoch"]))
+            follow = on_epoch_end if companion is None else companion.follow(on_epoch_end)
+            first = fit(windows, cfg, on_epoch_end=follow, on_state=on_state, resume=resume)
+            table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
+            if after_fit is not None:
+                after_fit(first, table)
+            choice = None
+            usable = first.stop_reason not in ("interrupted", "non_finite") and len(windows.val_starts) > 0
+            if defaults.combines(cfg.train.combine, cfg.window.season) and holdout is not None and usable:
+                choice = choose_on_windows(
+                    first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season
+                )
+            again = refit(windows, cfg, first, report, on_refit_epoch, None if companion is None else companion.finish)
+        finally:
+            if companion is not None:
+                companion.cancel()
+        return TrainedModel(first, table, again, choice)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,133 @@
+"""training.alongside: the refit trained in a second thread while the first fit runs, on airpassengers.
+
+It must compute what the refit after the first fit computes (same weights, same losses, bit for bit on a CPU),
+never run an epoch the first fit has not validated as best, and leave no thread behind whatever happens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lstmcast.config import ModelConfig, ResolvedConfig, ResolvedTrain, ResolvedWindow
+from lstmcast.errors import ConfigError
+from lstmcast.io.data import load_series
+from lstmcast.prep.windows import Scaler, Windows, make_windows
+from lstmcast.training import alongside
+from lstmcast.training.loop import EpochLog, fit
+from lstmcast.training.run import train_model
+
+WINDOW = ResolvedWindow(lookback=24, horizon=12, val_size=24)
+
+
+@pytest.fixture
+def windows(air_csv: Path) -> Windows:
+    values = load_series(air_csv).values
+    n_train = len(values) - WINDOW.val_size
+    scaler = Scaler.fit("standard", values[:n_train])
+    return make_windows(scaler.transform(values), WINDOW, n_train)
+
+
+def config(dropout: float = 0.0, **train: object) -> ResolvedConfig:
+    values = {"epochs": 14, "batch_size": 32, "patience": 4, "lr": 1e-2, "seed": 3, "device": "cpu", "loss": "mse",
+              "refit": "on", "threads": 1, **train}  # fmt: skip
+    model = ModelConfig(hidden_size=8, num_layers=2 if dropout else 1, dropout=dropout)
+    return ResolvedConfig(window=WINDOW, model=model, train=ResolvedTrain(**values))  # type: ignore[arg-type]
+
+
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def refit_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lstmcast-refit"]
+
+
+def test_the_refit_alongside_is_the_refit_after_the_first_fit(windows: Windows) -> None:
+    cfg = config()
+    runs = {}
+    for mode in (False, True):
+        seen: list[EpochLog] = []
+        trained = train_model(windows, cfg, refit_alongside=mode, on_refit_epoch=lambda log, m, i, seen=seen: seen.append(log))
+        runs[mode] = (trained, seen)
+    (after, after_logs), (beside, beside_logs) = runs[False], runs[True]
+    assert after.refit is not None and beside.refit is not None
+    assert 1 <= after.first.best_epoch < after.first.epochs_run  # it stopped early, past its best epoch
+    assert same_state(beside.first.model.state_dict(), after.first.model.state_dict())
+    assert same_state(beside.refit.model.state_dict(), after.refit.model.state_dict())
+    assert same_state(beside.refit.last_state, after.refit.last_state)
+    assert beside.refit.stop_reason == after.refit.stop_reason == "completed" and beside.refitted
+    # the same epochs with the same losses, planned as the first fit's best epoch, handed to the callback in order
+    assert beside.refit.epochs_run == after.refit.epochs_run == after.first.best_epoch
+    key = [(h.epoch, h.train_loss, h.epochs, h.phase) for h in after.refit.history]
+    assert [(h.epoch, h.train_loss, h.epochs, h.phase) for h in beside.refit.history] == key
+    assert [(h.epoch, h.train_loss) for h in beside_logs] == [(h.epoch, h.train_loss) for h in after_logs]
+    assert [h.epochs for h in beside_logs] == [after.first.best_epoch] * after.first.best_epoch
+    assert not refit_threads()
+
+
+def test_the_refit_never_runs_an_epoch_that_is_not_a_best_epoch_yet(windows: Windows) -> None:
+    cfg = config()
+    companion = alongside.start(windows.every(), cfg)
+    try:
+        companion.allow(3)
+        deadline = time.monotonic() + 60
+        while companion.pace.reached < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # time for several more epochs, were it allowed any
+        assert companion.pace.reached == 3
+        companion.allow(5)
+        result = companion.finish(5)
+    finally:
+        companion.cancel()
+    assert result.epochs_run == 5 and result.stop_reason == "completed"
+    direct = fit(windows.every(), config(epochs=5), phase="refit")
+    assert same_state(result.model.state_dict(), direct.model.state_dict())
+    assert not refit_threads()
+
+
+def test_calling_the_refit_off_stops_it_within_its_epoch(windows: Windows) -> None:
+    companion = alongside.start(windows.every(), config(epochs=400))
+    companion.allow(400)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    companion.cancel()
+    assert time.monotonic() - t0 < 5 and not refit_threads()
+    result = companion.outcome["result"]
+    assert result.stop_reason == "interrupted" and 1 <= result.epochs_run < 400
+
+
+def test_ctrl_c_in_the_first_fit_leaves_no_refit_behind(windows: Windows) -> None:
+    def interrupt(log: EpochLog, model: object, improved: bool) -> None:
+        if log.epoch == 3:
+            raise KeyboardInterrupt
+
+    trained = train_model(windows, config(), refit_alongside=True, on_epoch_end=interrupt)
+    assert trained.first.stop_reason == "interrupted" and trained.refit is None
+    assert not trained.refitted and not refit_threads()
+
+
+def test_an_error_in_the_refit_reaches_the_caller(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(*args: object, **kwargs: object) -> None:
+        raise ConfigError("cannot allocate the memory to train")
+
+    monkeypatch.setattr(alongside, "fit", failing)
+    with pytest.raises(ConfigError, match="cannot allocate"):
+        train_model(windows, config(), refit_alongside=True)
+    assert not refit_threads()
+
+
+def test_it_applies_only_where_it_cannot_change_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alongside, "cores", lambda: 2)
+    assert alongside.applies(config())
+    assert alongside.applies(config(schedule="plateau"))
+    assert not alongside.applies(config(schedule="cosine"))  # its rate depends on the planned epochs
+    assert not alongside.applies(config(dropout=0.2))  # both threads would draw from torch's global generator
+    assert not alongside.applies(config(threads=2))  # the cores are taken by one training already
+    assert not alongside.applies(config(amp=True))
+    monkeypatch.setattr(alongside, "cores", lambda: 1)
+    assert not alongside.applies(config())
