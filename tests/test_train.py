@@ -233,15 +233,17 @@ def test_refit_auto_is_for_short_data_only(windows: Windows, monkeypatch: pytest
 # --- start-up cost ------------------------------------------------------------------------------------------------
 
 
-def test_adam_is_torchs_adam_step_for_step(windows: Windows) -> None:
+@pytest.mark.parametrize("fused", [False, True])
+def test_adam_is_torchs_adam_step_for_step(windows: Windows, fused: bool) -> None:
     """lstmcast's Adam (torch's methods without the torch._dynamo import) gives the same weights and optimiser
-    state, bit for bit, as torch.optim.Adam, and their state_dicts load into each other (resume files)."""
+    state, bit for bit, as torch.optim.Adam, with torch's loop or its fused kernel (what training uses, see
+    optim.adam), and their state_dicts load into each other (resume files)."""
     from lstmcast.training.optim import Adam
 
     def train(opt_cls: type[torch.optim.Adam]) -> tuple[nn.Module, torch.optim.Adam]:
         torch.manual_seed(0)
         net = nn.LSTM(1, 8, batch_first=True)
-        opt = opt_cls(net.parameters(), lr=1e-2)
+        opt = opt_cls(net.parameters(), lr=1e-2, fused=fused or None)
         for start in range(0, 40, 8):
             x = windows.series[start : start + 24].reshape(1, 24, -1)[:, :, :1]
             out, _ = net(x)
@@ -259,6 +261,19 @@ def test_adam_is_torchs_adam_step_for_step(windows: Windows) -> None:
     assert all(same_state(a["state"][k], b["state"][k]) for k in b["state"])
     ours_opt.load_state_dict(b)
     torchs_opt.load_state_dict(a)
+
+
+def test_training_on_a_cpu_uses_the_fused_adam(windows: Windows) -> None:
+    """One kernel call per step updates every weight (optim.adam); the optimiser state that last.pt stores says so,
+    and --amp keeps torch's loop (its gradient scaler)."""
+    states: list[dict] = []
+    fit(windows, config(epochs=1), on_state=states.append)
+    assert states[-1]["optimizer"]["param_groups"][0]["fused"] is True
+    try:
+        fit(windows, config(epochs=1, amp=True), on_state=states.append)
+    except ConfigError:
+        pytest.skip("this CPU has no bfloat16 LSTM kernels (--amp)")
+    assert not states[-1]["optimizer"]["param_groups"][0]["fused"]
 
 
 @pytest.mark.slow

@@ -165,6 +165,10 @@ def _out_of_memory(cfg: ResolvedConfig, batch_size: int | None) -> ConfigError:
     )
 
 
+# Devices where training uses torch's fused Adam (optim.adam); --amp keeps the loop (its gradient scaler).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return the generator that draws batches."""
     random.seed(seed)
@@ -297,7 +301,7 @@ def _fit(
     input_size = windows.series.shape[1]
     model = build_model(cfg, input_size, windows.known, windows.ahead, device)
     with _memory_bound(cfg, tc.batch_size):  # Adam's state and the best weights' copy: as large as the network
-        opt = adam(model.parameters(), lr=tc.lr)
+        opt = adam(model.parameters(), lr=tc.lr, fused=device.type in FUSED_ADAM_DEVICES and not tc.amp)
         best_state = _copy_state(model)
     loss_fn = loss_function(tc.loss)
     norm = cfg.window.norm
