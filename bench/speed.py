@@ -1278,8 +1278,9 @@ def section_ensemble(s: Settings, tmp: Path) -> None:
         "stopping, no refit, no Theta), interleaved pairs",
         ["members", "time / one member (wall)", "(cpu)", "<= 2.0"],
         [[str(k), spread(times), f"{median(cpu):.2f}", yes(median(times) <= 2.0)]],
-        ["members train one after another (seeds seed .. seed+4), each an LSTM + last step + Linear; stacked "
-         "prototypes measured on a 2-core CPU (README, Performance) reached 3.3x at best"],
+        ["members (seeds seed .. seed+4, each an LSTM + last step + Linear) train side by side, one thread per core "
+         "(run.train_members), where one member trains on one thread; stacked prototypes measured on a 2-core CPU "
+         "(README, Performance) reached 3.3x at best"],
     )  # fmt: skip
 
 

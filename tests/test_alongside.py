@@ -19,7 +19,7 @@ from lstmcast.io.data import load_series
 from lstmcast.prep.windows import Scaler, Windows, make_windows
 from lstmcast.training import alongside
 from lstmcast.training.loop import EpochLog, fit
-from lstmcast.training.run import train_model
+from lstmcast.training.run import train_members, train_model
 
 WINDOW = ResolvedWindow(lookback=24, horizon=12, val_size=24)
 
@@ -131,3 +131,59 @@ def test_it_applies_only_where_it_cannot_change_a_result(monkeypatch: pytest.Mon
     assert not alongside.applies(config(amp=True))
     monkeypatch.setattr(alongside, "cores", lambda: 1)
     assert not alongside.applies(config())
+
+
+# --- ensemble members side by side (run.train_members) ------------------------------------------------------------
+
+
+def test_members_side_by_side_are_the_members_one_after_another(windows: Windows) -> None:
+    cfg = config(epochs=6)
+    apart = train_members(windows, cfg, 3, side_by_side=False)
+    together = train_members(windows, cfg, 3, side_by_side=True)
+    for a, b in zip(apart, together):
+        assert same_state(a.first.model.state_dict(), b.first.model.state_dict())
+        assert a.refit is not None and b.refit is not None
+        assert same_state(a.model.state_dict(), b.model.state_dict())
+        assert [h.train_loss for h in a.refit.history] == [h.train_loss for h in b.refit.history]
+    # each member is its own seed's model
+    assert not same_state(together[0].model.state_dict(), together[1].model.state_dict())
+    direct = train_model(windows, config(epochs=6, seed=4), refit_alongside=False)
+    assert same_state(direct.model.state_dict(), together[1].model.state_dict())
+    assert not [t for t in threading.enumerate() if t.name.startswith("lstmcast-member")]
+
+
+def test_an_error_in_one_member_stops_the_others(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmcast.training import run
+
+    real = run.train_model
+
+    def second_fails(windows: Windows, cfg: ResolvedConfig, **kwargs: object) -> object:
+        if cfg.train.seed == 4:
+            time.sleep(0.3)  # the first member is training by now
+            raise ConfigError("cannot allocate the memory to train")
+        return real(windows, cfg, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "train_model", second_fails)
+    epochs: list[int] = []
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match="cannot allocate"):
+        train_members(windows, config(epochs=20_000, patience=20_000), 3, side_by_side=True,
+                      on_epoch_end=lambda log, model, improved: epochs.append(log.epoch))  # fmt: skip
+    assert 1 <= len(epochs) < 20_000 and time.monotonic() - t0 < 60  # the first member was called off
+    assert not [t for t in threading.enumerate() if t.name.startswith("lstmcast-member")]
+
+
+def test_fit_series_trains_its_ensemble_side_by_side(air_csv: Path) -> None:
+    """The library's ensemble (fit_series, backtest --ensemble): member k is the model of seed + k alone."""
+    from dataclasses import replace
+
+    from lstmcast.config import RunConfig, TrainConfig
+    from lstmcast.training.fitting import fit_series
+
+    series = load_series(air_csv)
+    cfg = RunConfig(model=ModelConfig(hidden_size=8), train=TrainConfig(epochs=3, patience=3, combine="off", seed=5))
+    fitted = fit_series(series, cfg, ensemble=2)
+    alone = fit_series(series, replace(cfg, train=replace(cfg.train, seed=6)))
+    assert len(fitted.models) == len(fitted.tables) == 2 and len(alone.models) == 1
+    assert same_state(fitted.models[1].state_dict(), alone.models[0].state_dict())
+    assert not same_state(fitted.models[0].state_dict(), alone.models[0].state_dict())

@@ -1,20 +1,24 @@
-"""The refit trained alongside the first fit, on a second core.
+"""Trainings side by side in one process, one thread per core: the refit alongside its first fit, ensemble members.
 
-A refit (loop.refit) trains a fresh network, with the same seed, on every window for the epochs that the first fit
-found best. Its epoch t does not depend on how many epochs it will run (a constant or plateau schedule), so it can
-start with the first fit and follow it: it may run epoch t as soon as the first fit has found a best epoch of at
-least t, and it never runs an epoch the first fit did not validate as best. When the first fit stops, the refit is
-at most a few epochs short of the final best epoch, and the two have run at the same time: on a quiet two-core
-machine the refit costs about what the first fit's patience already spends. It computes what the refit after the
-first fit computes: the same weights on a CPU (tests/test_alongside.py), never an epoch more.
+The refit. A refit (loop.refit) trains a fresh network, with the same seed, on every window for the epochs that the
+first fit found best. Its epoch t does not depend on how many epochs it will run (a constant or plateau schedule),
+so it can start with the first fit and follow it: it may run epoch t as soon as the first fit has found a best epoch
+of at least t, and it never runs an epoch the first fit did not validate as best. When the first fit stops, the
+refit is at most a few epochs short of the final best epoch, and the two have run at the same time: on a quiet
+two-core machine the refit costs about what the first fit's patience already spends. It computes what the refit
+after the first fit computes: the same weights on a CPU (tests/test_alongside.py), never an epoch more.
 
-A thread, not a process: the two trainings share the window tensors, and a fork of a process that holds torch's
-thread pools is not safe everywhere. Python's lock costs the short series something (two small networks in two
-threads: each 1.3x slower than alone; batches of 128 and more: 1.0x), still far less than waiting for the refit.
+Ensemble members (run.train_members) are independent trainings with seeds seed, seed + 1, ...: as many at once as
+there are cores.
 
-Used only where it can help and cannot change a result (`applies`): a CPU with a second core for this process,
-one torch thread per training (defaults.train_threads), one process (no DDP), no dropout (both trainings would draw
-from torch's global generator), a schedule that ignores the epoch count (constant, plateau), no --amp.
+Threads, not processes: the trainings share the window tensors, and a fork of a process that holds torch's thread
+pools is not safe everywhere. Python's lock costs small networks something (two airpassengers trainings in two
+threads: each 1.25x slower than alone with the fused Adam; batches of 128 and more: 1.0x), far less than waiting.
+Each training draws its initial weights under loop.SEEDING, so the order in which they start changes nothing.
+
+Only where it cannot change a result (`side_by_side`, `applies`): a CPU with a second core for this process, one
+torch thread per training (defaults.train_threads), one process (no DDP), no dropout (it draws from torch's global
+generator all along); for the refit also a schedule that ignores the epoch count (constant, plateau) and no --amp.
 """
 
 from __future__ import annotations
@@ -40,19 +44,21 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
-def applies(cfg: ResolvedConfig) -> bool:
-    """Whether the refit of a training with `cfg` runs alongside its first fit (see the module's text)."""
+def side_by_side(cfg: ResolvedConfig) -> int:
+    """How many trainings with `cfg` may run at once in this process, each in its own thread (1: one at a time):
+    the cores, on a CPU with one torch thread per training (defaults.train_threads), in one process (no DDP), and
+    without dropout (each training draws its weights under loop.SEEDING, but dropout draws from torch's global
+    generator all along)."""
     group = distributed.current()
     device = distributed.train_device(resolve_device(cfg.train.device), group)
-    return (
-        device.type == "cpu"
-        and not group.active
-        and training_threads(cfg, device) == 1
-        and cores() >= 2
-        and cfg.model.dropout == 0
-        and cfg.train.schedule in EPOCH_FREE_SCHEDULES
-        and not cfg.train.amp
-    )
+    if device.type != "cpu" or group.active or training_threads(cfg, device) != 1 or cfg.model.dropout != 0:
+        return 1
+    return cores()
+
+
+def applies(cfg: ResolvedConfig) -> bool:
+    """Whether the refit of a training with `cfg` runs alongside its first fit (see the module's text)."""
+    return side_by_side(cfg) >= 2 and cfg.train.schedule in EPOCH_FREE_SCHEDULES and not cfg.train.amp
 
 
 class _Pace:
@@ -64,7 +70,6 @@ class _Pace:
         self._allowed = 0
         self._final = False
         self._off = False
-        self.started = threading.Event()
         self.reached = 0  # the refit's completed epochs (as far as it told)
 
     def allow(self, epoch: int) -> None:
@@ -85,7 +90,6 @@ class _Pace:
 
     def wait(self, epoch: int) -> bool:
         """Called by the refit before each epoch: blocks until it may run `epoch` (True) or never will (False)."""
-        self.started.set()
         self.reached = epoch - 1
         with self._cond:
             self._cond.wait_for(lambda: self._allowed >= epoch or self._final)
@@ -93,6 +97,23 @@ class _Pace:
 
     def called_off(self) -> bool:
         return self._off
+
+
+class Stop:
+    """The pace of trainings that run side by side without waiting for each other (run.train_members): never held
+    back, stopped within their epoch (as Ctrl-C would) once called off."""
+
+    def __init__(self) -> None:
+        self._off = threading.Event()
+
+    def wait(self, epoch: int) -> bool:
+        return True
+
+    def called_off(self) -> bool:
+        return self._off.is_set()
+
+    def call_off(self) -> None:
+        self._off.set()
 
 
 @dataclass
@@ -147,8 +168,8 @@ class Alongside:
 
 
 def start(every: Windows, cfg: ResolvedConfig) -> Alongside:
-    """Start the refit on `every` (Windows.every) in a thread. Returns once the refit's network is built, so that
-    the first fit seeds torch's global generator after it and draws the same initial weights."""
+    """Start the refit on `every` (Windows.every) in a thread. It draws the initial weights of the seed, as the
+    first fit does, under loop.SEEDING."""
     pace, outcome = _Pace(), dict[str, Any]()
 
     def run() -> None:
@@ -156,10 +177,7 @@ def start(every: Windows, cfg: ResolvedConfig) -> Alongside:
             outcome["result"] = fit(every, cfg, phase="refit", pace=pace)
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for the refit
             outcome["error"] = exc
-        finally:
-            pace.started.set()
 
     thread = threading.Thread(target=run, name="lstmcast-refit", daemon=True)
     thread.start()
-    pace.started.wait()
     return Alongside(pace, thread, outcome)

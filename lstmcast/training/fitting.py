@@ -19,7 +19,7 @@ from lstmcast.prep.features import Layout, calendar_cycles, channels
 from lstmcast.prep.scaling import PanelScaling
 from lstmcast.prep.windows import Windows, check_length, make_panel_windows, rows_needed
 from lstmcast.training.loop import EpochCallback, TrainResult
-from lstmcast.training.run import Holdout, train_model
+from lstmcast.training.run import Holdout, train_members
 
 Report = Callable[[str], None]
 
@@ -169,18 +169,14 @@ def fit_series(
 ) -> Fitted:
     """Train `ensemble` global models (seeds seed, seed+1, ...) on one series or a panel.
 
-    Each member is trained by run.train_model: calibrated on its first fit, whose validation errors are held out;
-    its refit on every window (see loop.refit), when it completes, is the model that forecasts."""
+    Each member is trained by run.train_model (run.train_members: side by side on a CPU's cores where that cannot
+    change them): calibrated on its first fit, whose validation errors are held out; its refit on every window
+    (see loop.refit), when it completes, is the model that forecasts."""
     prep = prepare(data, cfg, report)
     holdout = Holdout([s.values for s in prep.panel], prep.scaling)
-    finals, tables, weights = [], [], []
-    for k in range(max(1, ensemble or 1)):
-        member_cfg = replace(prep.config, train=replace(prep.config.train, seed=prep.config.train.seed + k))
-        trained = train_model(
-            prep.windows, member_cfg, on_epoch_end=on_epoch_end if k == 0 else None, holdout=holdout
-        )
-        assert trained.table is not None  # calibrated: train_model's default
-        tables.append(trained.table)
-        finals.append(trained.kept)
-        weights.append(trained.weight)
-    return Fitted(prep, finals, tables, weights)
+    members = train_members(prep.windows, prep.config, max(1, ensemble or 1), holdout=holdout, on_epoch_end=on_epoch_end)
+    tables = []
+    for m in members:
+        assert m.table is not None  # calibrated: train_model's default
+        tables.append(m.table)
+    return Fitted(prep, [m.kept for m in members], tables, [m.weight for m in members])

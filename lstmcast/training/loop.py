@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -165,6 +166,11 @@ def _out_of_memory(cfg: ResolvedConfig, batch_size: int | None) -> ConfigError:
     )
 
 
+# Held while a training seeds torch's global generator and draws its initial weights from it: trainings in several
+# threads (training.alongside) each get the weights of their seed. Nothing else in training draws from the global
+# generator but dropout, and trainings with dropout never share the process (alongside.side_by_side).
+SEEDING = threading.Lock()
+
 # Devices where training uses torch's fused Adam (optim.adam); --amp keeps the loop (its gradient scaler).
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
@@ -297,9 +303,9 @@ def _fit(
 ) -> TrainResult:  # fmt: skip
     """fit's body, with the device and the torch threads set."""
     tc = cfg.train
-    gen = seed_everything(tc.seed)
-    input_size = windows.series.shape[1]
-    model = build_model(cfg, input_size, windows.known, windows.ahead, device)
+    with SEEDING:  # trainings in other threads (training.alongside) seed and draw their weights before or after
+        gen = seed_everything(tc.seed)
+        model = build_model(cfg, windows.series.shape[1], windows.known, windows.ahead, device)
     with _memory_bound(cfg, tc.batch_size):  # Adam's state and the best weights' copy: as large as the network
         opt = adam(model.parameters(), lr=tc.lr, fused=device.type in FUSED_ADAM_DEVICES and not tc.amp)
         best_state = _copy_state(model)
@@ -450,14 +456,15 @@ Refitted = Callable[[int, "EpochCallback | None"], TrainResult]
 
 def refit(
     windows: Windows, cfg: ResolvedConfig, first: TrainResult, report: Callable[[str], None] | None = None,
-    on_epoch_end: EpochCallback | None = None, trained: Refitted | None = None,
+    on_epoch_end: EpochCallback | None = None, trained: Refitted | None = None, pace: Pace | None = None,
 ) -> TrainResult | None:  # fmt: skip
     """The final model: a fresh one (same seed) trained on every window, the validation part included, for the
     epochs that `first` (trained with early stopping on that validation part) found best.
 
     None when there is nothing to refit: no refit for this data (refit_windows), or a first fit that was
     interrupted, diverged or never improved. The refit's `stop_reason` is "interrupted" when Ctrl-C cut it short.
-    trained: where the refit comes from when it ran alongside the first fit (else it is trained here).
+    trained: where the refit comes from when it ran alongside the first fit (else it is trained here, with `pace`,
+    see fit).
     """
     every = refit_windows(windows, cfg)
     if every is None:
@@ -472,7 +479,7 @@ def refit(
     if trained is not None:
         return trained(first.best_epoch, on_epoch_end)
     refit_cfg = replace(cfg, train=replace(cfg.train, epochs=first.best_epoch))
-    return fit(every, refit_cfg, on_epoch_end=on_epoch_end, phase="refit")
+    return fit(every, refit_cfg, on_epoch_end=on_epoch_end, phase="refit", pace=pace)
 
 
 def kept_result(first: TrainResult, again: TrainResult | None) -> TrainResult:

@@ -7,7 +7,8 @@ the library's fit_series (fitting). New steps of the sequence (transforms, ensem
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from lstmcast.prep.windows import Windows
 from lstmcast.training import alongside
 from lstmcast.training.loop import (
     EpochCallback,
+    Pace,
     StateCallback,
     TrainResult,
     fit,
@@ -79,6 +81,7 @@ def train_model(
     holdout: Holdout | None = None,
     on_refit_epoch: EpochCallback | None = None,
     refit_alongside: bool | None = None,
+    pace: Pace | None = None,
 ) -> TrainedModel:
     """Fit with early stopping on the validation windows, calibrate the intervals on that fit (its validation
     errors are held out), let `after_fit` score it, refit on every window (loop.refit decides whether), keep one.
@@ -88,7 +91,8 @@ def train_model(
     skips the calibration (the ranks > 0 of a distributed run, which write nothing). holdout: the series behind
     the windows, for --combine auto (forecasting.combine), which weighs the first fit against Theta on the
     validation windows. refit_alongside: train the refit in a second thread while the first fit runs
-    (training.alongside; None: where alongside.applies).
+    (training.alongside; None: where alongside.applies). pace: for both trainings (loop.Pace; run.train_members
+    calls its members off with it).
     """
     with thread_policy(cfg):  # the calibration and validation forecasts too: two threads spin on a busy machine
         every = refit_windows(windows, cfg)
@@ -98,7 +102,7 @@ def train_model(
             if companion is not None and resume is not None:
                 companion.allow(int(resume["best_epoch"]))
             follow = on_epoch_end if companion is None else companion.follow(on_epoch_end)
-            first = fit(windows, cfg, on_epoch_end=follow, on_state=on_state, resume=resume)
+            first = fit(windows, cfg, on_epoch_end=follow, on_state=on_state, resume=resume, pace=pace)
             table = calibrate(first.model, windows, cfg.window.norm) if calibrated else None
             if after_fit is not None:
                 after_fit(first, table)
@@ -108,7 +112,8 @@ def train_model(
                 choice = choose_on_windows(
                     first.model, holdout.scaling, windows, holdout.values, cfg.window.norm, cfg.window.season
                 )
-            again = refit(windows, cfg, first, report, on_refit_epoch, None if companion is None else companion.finish)
+            finish = None if companion is None else companion.finish
+            again = refit(windows, cfg, first, report, on_refit_epoch, finish, pace)
         finally:
             if companion is not None:
                 companion.cancel()
@@ -121,3 +126,44 @@ class Holdout:
 
     values: list[np.ndarray]
     scaling: PanelScaling
+
+
+def train_members(
+    windows: Windows, cfg: ResolvedConfig, count: int, *, holdout: Holdout | None = None,
+    on_epoch_end: EpochCallback | None = None, side_by_side: bool | None = None,
+) -> list[TrainedModel]:  # fmt: skip
+    """An ensemble: train_model for the seeds seed, seed + 1, ..., seed + count - 1 (on_epoch_end: the first
+    member's epochs).
+
+    Members train side by side, one thread per core, where alongside.side_by_side allows (else, or with
+    side_by_side=False, one after another): the same models either way (tests/test_alongside.py). A member's refit
+    then waits for its first fit (the cores are taken). An error or Ctrl-C in one stops them all.
+    """
+    cfgs = [replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + k)) for k in range(count)]
+    if side_by_side is None:
+        workers = min(count, alongside.side_by_side(cfg))
+    else:  # asked for (tests): threads even on one core
+        workers = min(count, max(2, alongside.cores())) if side_by_side else 1
+    if workers <= 1:
+        return [train_model(windows, c, holdout=holdout, on_epoch_end=on_epoch_end if k == 0 else None)
+                for k, c in enumerate(cfgs)]  # fmt: skip
+    stop = alongside.Stop()
+
+    def member(k: int) -> TrainedModel:
+        first_only = on_epoch_end if k == 0 else None
+        return train_model(windows, cfgs[k], holdout=holdout, on_epoch_end=first_only, refit_alongside=False, pace=stop)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="lstmcast-member") as pool:
+        futures = [pool.submit(member, k) for k in range(count)]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
+            return [f.result() for f in futures]
+        except BaseException:
+            stop.call_off()
+            for f in futures:
+                f.cancel()
+            raise
+
