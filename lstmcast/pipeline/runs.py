@@ -148,7 +148,10 @@ def train_run(
     group = distributed.setup(resolve_device(cfg.train.device))
     try:
         run = _train(source, cfg, out, project, name, stdin, report, on_epoch_end, resume, group, on_refit_epoch)
-        distributed.finished()
+        if not (run.interrupted or run.refit_interrupted):
+            # not after Ctrl-C or SIGTERM: each rank stopped wherever it was, maybe inside an exchange that its peer
+            # never joins, and a barrier there would wait for the launcher's SIGKILL (rank 0 then says nothing)
+            distributed.finished()
         return run
     finally:
         distributed.teardown()
