@@ -9,13 +9,17 @@ import sys
 
 def main() -> None:
     try:
+        from lstmcast.cli import heap
         from lstmcast.cli import main as cli_main
     except KeyboardInterrupt:
         _interrupted()
+    heap.for_this_process()
     try:
         cli_main()
     except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
         _interrupted()
+    finally:
+        heap.leaving()
 
 
 def _interrupted() -> None:

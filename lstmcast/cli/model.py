@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from lstmcast.cli import heap
 from lstmcast.cli.options import ExportFormat, InspectFormat, ModelOpt, OptDataArg
 from lstmcast.cli.output import _console, _note, _stdin, _stdout
 from lstmcast.cli.program import app
@@ -25,9 +26,10 @@ def inspect(
     format: Annotated[InspectFormat, typer.Option("--format", "-f", help="card (stderr) or json (stdout).")] = None,  # type: ignore[assignment]
 ) -> None:
     """A model card: configuration, size, data and span, validation against seasonal naive, versions."""
-    from lstmcast.pipeline import artifacts
-    from lstmcast.pipeline import runs as pipeline
-    from lstmcast.ui import render
+    with heap.imports():
+        from lstmcast.pipeline import artifacts
+        from lstmcast.pipeline import runs as pipeline
+        from lstmcast.ui import render
 
     console = _console()
     card, gate, figure = pipeline.inspect_run(
@@ -63,8 +65,9 @@ def export(
 ) -> None:
     """Write the model as one graph that takes the last lookback raw observations (and features) and returns the
     forecast in original units; scaling and normalisation are inside. Inputs and outputs are listed on stderr."""
-    from lstmcast.pipeline import jobs
-    from lstmcast.pipeline import runs as pipeline
+    with heap.imports():
+        from lstmcast.pipeline import jobs
+        from lstmcast.pipeline import runs as pipeline
 
     console = _console()
     result = pipeline.export_run(model, format.value, out, report=lambda msg: _note(console, msg))

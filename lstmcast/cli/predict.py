@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from lstmcast.choices import MAX_FORECAST_STEPS
+from lstmcast.cli import heap
 from lstmcast.cli.options import (
     ClipZeroOpt,
     Fill,
@@ -60,7 +61,8 @@ def predict(
     """Forecast the steps after the model's stored history, or after DATA (file or -). Writes CSV to stdout:
     timestamp,forecast (id,timestamp,forecast for panels)."""
     check_header(data, target=target, time_col=time_col)
-    from lstmcast.pipeline import runs as pipeline
+    with heap.imports():
+        from lstmcast.pipeline import runs as pipeline
 
     _stdout()  # before the work: with stdout closed the forecast has nowhere to go
     console = _console()

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from lstmcast.cli import heap
 from lstmcast.cli.options import (
     ClipZeroOpt,
     ConfigOpt,
@@ -57,7 +58,8 @@ def backtest(
     report = None if quiet else (lambda msg: _note(console, msg))
     cfg = _resolved_config(ctx, opts, config)
     check_header(data, cfg)
-    from lstmcast.pipeline import runs as pipeline
+    with heap.imports():
+        from lstmcast.pipeline import runs as pipeline
 
     result = pipeline.backtest_run(
         data, cfg, folds=folds, step=step, season=season, ensemble=ensemble, levels=level, local=local, out=out,
@@ -86,7 +88,8 @@ def evaluate(
 ) -> None:
     """Score a trained model on the part of DATA after its training data, against the baselines."""
     check_header(data, target=target, time_col=time_col)
-    from lstmcast.pipeline import runs as pipeline
+    with heap.imports():
+        from lstmcast.pipeline import runs as pipeline
 
     console = _console()
     result = pipeline.evaluate_run(

@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from lstmcast.cli import state
+from lstmcast.cli import heap, state
 from lstmcast.cli.exits import _Interrupted
 from lstmcast.cli.options import (
     ConfigOpt,
@@ -141,9 +141,10 @@ def _run_training(
 ) -> None:
     from rich.markup import escape
 
-    from lstmcast.pipeline import jobs
-    from lstmcast.pipeline import runs as pipeline
-    from lstmcast.ui import render
+    with heap.imports():
+        from lstmcast.pipeline import jobs
+        from lstmcast.pipeline import runs as pipeline
+        from lstmcast.ui import render
 
     main_rank = jobs.is_main_process()
     quiet = quiet or not main_rank  # the ranks > 0 of a distributed job train silently
