@@ -6,6 +6,7 @@ never run an epoch the first fit has not validated as best, and leave no thread 
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from pathlib import Path
@@ -43,11 +44,23 @@ def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def refit_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "lstmcast-refit"]
+def refit_threads() -> list[object]:
+    """Refits still running: threads of this process or forked children."""
+    return [t for t in threading.enumerate() if t.name == "lstmcast-refit"] + [
+        p for p in multiprocessing.active_children() if p.name == "lstmcast-refit"
+    ]
 
 
-def test_the_refit_alongside_is_the_refit_after_the_first_fit(windows: Windows) -> None:
+@pytest.fixture(params=["process", "thread"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The refit in a forked process (Linux) or in a thread (elsewhere): both tested where both run."""
+    if request.param == "process" and not alongside.FORK:
+        pytest.skip("no fork on this platform: the refit runs in a thread")
+    monkeypatch.setattr(alongside, "FORK", request.param == "process")
+    return str(request.param)
+
+
+def test_the_refit_alongside_is_the_refit_after_the_first_fit(windows: Windows, way: str) -> None:
     cfg = config()
     runs = {}
     for mode in (False, True):
@@ -70,16 +83,16 @@ def test_the_refit_alongside_is_the_refit_after_the_first_fit(windows: Windows) 
     assert not refit_threads()
 
 
-def test_the_refit_never_runs_an_epoch_that_is_not_a_best_epoch_yet(windows: Windows) -> None:
+def test_the_refit_never_runs_an_epoch_that_is_not_a_best_epoch_yet(windows: Windows, way: str) -> None:
     cfg = config()
     companion = alongside.start(windows.every(), cfg)
     try:
         companion.allow(3)
         deadline = time.monotonic() + 60
-        while companion.pace.reached < 3 and time.monotonic() < deadline:
+        while companion.reached() < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.3)  # time for several more epochs, were it allowed any
-        assert companion.pace.reached == 3
+        assert companion.reached() == 3
         companion.allow(5)
         result = companion.finish(5)
     finally:
@@ -90,18 +103,21 @@ def test_the_refit_never_runs_an_epoch_that_is_not_a_best_epoch_yet(windows: Win
     assert not refit_threads()
 
 
-def test_calling_the_refit_off_stops_it_within_its_epoch(windows: Windows) -> None:
+def test_calling_the_refit_off_stops_it_within_its_epoch(windows: Windows, way: str) -> None:
     companion = alongside.start(windows.every(), config(epochs=400))
     companion.allow(400)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 60
+    while companion.reached() < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     t0 = time.monotonic()
+    companion.channel.call_off()
+    result = companion.finish(400)  # called off stays off: this only collects what it did
     companion.cancel()
     assert time.monotonic() - t0 < 5 and not refit_threads()
-    result = companion.outcome["result"]
     assert result.stop_reason == "interrupted" and 1 <= result.epochs_run < 400
 
 
-def test_ctrl_c_in_the_first_fit_leaves_no_refit_behind(windows: Windows) -> None:
+def test_ctrl_c_in_the_first_fit_leaves_no_refit_behind(windows: Windows, way: str) -> None:
     def interrupt(log: EpochLog, model: object, improved: bool) -> None:
         if log.epoch == 3:
             raise KeyboardInterrupt
@@ -111,7 +127,9 @@ def test_ctrl_c_in_the_first_fit_leaves_no_refit_behind(windows: Windows) -> Non
     assert not trained.refitted and not refit_threads()
 
 
-def test_an_error_in_the_refit_reaches_the_caller(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_in_the_refit_reaches_the_caller(
+    windows: Windows, monkeypatch: pytest.MonkeyPatch, way: str
+) -> None:
     def failing(*args: object, **kwargs: object) -> None:
         raise ConfigError("cannot allocate the memory to train")
 

@@ -11,10 +11,12 @@ after the first fit computes: the same weights on a CPU (tests/test_alongside.py
 Ensemble members (run.train_members) are independent trainings with seeds seed, seed + 1, ...: as many at once as
 there are cores.
 
-Threads, not processes: the trainings share the window tensors, and a fork of a process that holds torch's thread
-pools is not safe everywhere. Python's lock costs small networks something (two airpassengers trainings in two
-threads: each 1.25x slower than alone with the fused Adam; batches of 128 and more: 1.0x), far less than waiting.
-Each training draws its initial weights under loop.SEEDING, so the order in which they start changes nothing.
+Where: the refit in a child process forked from this one on Linux (as torch's DataLoader workers are): it shares
+the windows copy-on-write and not Python's lock, so the first fit runs at full speed beside it (two airpassengers
+trainings in two threads: each 1.25-1.5x slower than alone; in two processes: 1.0x). Elsewhere (macOS, Windows,
+where a fork of a process holding torch's thread pools is not safe) a thread. Ensemble members share one process,
+in threads (their results are whole models, and large batches do not feel the lock). Each training draws its
+initial weights under loop.SEEDING, so the order in which they start changes nothing.
 
 Only where it cannot change a result (`side_by_side`, `applies`): a CPU with a second core for this process, one
 torch thread per training (defaults.train_threads), one process (no DDP), no dropout (it draws from torch's global
@@ -23,15 +25,30 @@ generator all along); for the refit also a schedule that ignores the epoch count
 
 from __future__ import annotations
 
+import contextlib
+import io
+import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
+
+import torch
 
 from lstmcast.config import ResolvedConfig
 from lstmcast.prep.windows import Windows
 from lstmcast.training import distributed
-from lstmcast.training.loop import EpochCallback, StopReason, TrainResult, fit, resolve_device, training_threads
+from lstmcast.training.loop import (
+    EpochCallback,
+    StopReason,
+    TrainResult,
+    build_model,
+    fit,
+    resolve_device,
+    training_threads,
+)
 
 # Schedules whose rate at epoch t does not depend on the planned number of epochs (cosine anneals to the end).
 EPOCH_FREE_SCHEDULES = ("constant", "plateau")
@@ -80,8 +97,9 @@ class _Pace:
 
     def end(self, epochs: int) -> None:
         with self._cond:
-            self._allowed, self._final = epochs, True
-            self._cond.notify_all()
+            if not self._off:  # called off stays off
+                self._allowed, self._final = epochs, True
+                self._cond.notify_all()
 
     def call_off(self) -> None:
         with self._cond:
@@ -116,22 +134,21 @@ class Stop:
         self._off.set()
 
 
-@dataclass
 class Alongside:
-    """A refit running in its own thread (`start`). The first fit's callback goes through `follow`; afterwards
-    either `finish` (the refit is wanted) or `cancel` (it is not, or something failed): always `cancel` at the end,
-    which does nothing more after `finish`."""
+    """A refit running beside the first fit (`start`): in a forked process on Linux (no lock shared with the
+    first fit), in a thread elsewhere. The first fit's callback goes through `follow`; afterwards either `finish`
+    (the refit is wanted) or `cancel` (it is not, or something failed): always `cancel` at the end, which does
+    nothing more after `finish`."""
 
-    pace: _Pace
-    thread: threading.Thread
-    outcome: dict[str, Any]
+    def __init__(self, channel: _Thread | _Process) -> None:
+        self.channel = channel
 
     def follow(self, on_epoch_end: EpochCallback | None) -> EpochCallback:
         """The first fit's epoch callback: lets the refit go on to each new best epoch, then calls `on_epoch_end`."""
 
         def follow(log: Any, model: Any, improved: bool) -> None:
             if improved:
-                self.pace.allow(log.epoch)
+                self.channel.allow(log.epoch)
             if on_epoch_end is not None:
                 on_epoch_end(log, model, improved)
 
@@ -139,20 +156,22 @@ class Alongside:
 
     def allow(self, epoch: int) -> None:
         """A best epoch the first fit found before it started here (a resumed fit)."""
-        self.pace.allow(epoch)
+        self.channel.allow(epoch)
+
+    def reached(self) -> int:
+        """The epochs the refit has completed, as far as it has told."""
+        return self.channel.reached()
 
     def finish(self, epochs: int, on_epoch_end: EpochCallback | None = None) -> TrainResult:
-        """The refit for `epochs` epochs (the first fit's best): waits for the thread, then hands each epoch's log
-        to `on_epoch_end`, as the refit after the first fit would have. Ctrl-C while waiting stops the refit within
-        its epoch, as Ctrl-C in that refit would (stop reason "interrupted")."""
-        self.pace.end(epochs)
+        """The refit for `epochs` epochs (the first fit's best): waits for it, then hands each epoch's log to
+        `on_epoch_end`, as the refit after the first fit would have. Ctrl-C while waiting stops the refit within its
+        epoch, as Ctrl-C in that refit would (stop reason "interrupted")."""
+        self.channel.end(epochs)
         try:
-            self.thread.join()
+            result = self.channel.join()
         except KeyboardInterrupt:
-            self.cancel()
-        if "error" in self.outcome:
-            raise self.outcome["error"]
-        result: TrainResult = self.outcome["result"]
+            self.channel.call_off()
+            result = self.channel.join()
         result.history = [replace(h, epochs=epochs) for h in result.history]
         if result.epochs_run < epochs:  # called off between two epochs: cut short all the same
             result.stop_reason = StopReason.interrupted
@@ -162,22 +181,193 @@ class Alongside:
         return result
 
     def cancel(self) -> None:
-        """Stop the refit (within its epoch) and wait for the thread."""
+        """Stop the refit (within its epoch) and wait until it has gone."""
+        self.channel.close()
+
+
+class _Thread:
+    """The refit in a thread of this process (where a fork is not safe: macOS, Windows)."""
+
+    def __init__(self, every: Windows, cfg: ResolvedConfig) -> None:
+        self.pace, self.outcome = _Pace(), dict[str, Any]()
+
+        def run() -> None:
+            try:
+                self.outcome["result"] = fit(every, cfg, phase="refit", pace=self.pace)
+            except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for the refit
+                self.outcome["error"] = exc
+
+        self.thread = threading.Thread(target=run, name="lstmcast-refit", daemon=True)
+        self.thread.start()
+
+    def allow(self, epoch: int) -> None:
+        self.pace.allow(epoch)
+
+    def end(self, epochs: int) -> None:
+        self.pace.end(epochs)
+
+    def call_off(self) -> None:
+        self.pace.call_off()
+
+    def reached(self) -> int:
+        return self.pace.reached
+
+    def join(self) -> TrainResult:
+        self.thread.join()
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        result: TrainResult = self.outcome["result"]
+        return result
+
+    def close(self) -> None:
         self.pace.call_off()
         self.thread.join()
 
 
-def start(every: Windows, cfg: ResolvedConfig) -> Alongside:
-    """Start the refit on `every` (Windows.every) in a thread. It draws the initial weights of the seed, as the
-    first fit does, under loop.SEEDING."""
-    pace, outcome = _Pace(), dict[str, Any]()
+class _Process:
+    """The refit in a child process forked from this one: it shares the windows (copy on write) and nothing else,
+    so the first fit does not wait for Python's lock while the refit runs (two airpassengers trainings in two
+    threads: each 1.25-1.5x slower than alone; in two processes: 1.0x). Messages: ("allow", epoch), ("end",
+    epochs), ("off", 0) to the child; ("result", ...) or ("error", exception) back, the weights as torch.save bytes
+    (read back with weights_only=True)."""
 
-    def run() -> None:
+    def __init__(self, every: Windows, cfg: ResolvedConfig) -> None:
+        ctx = mp.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.done = ctx.Value("i", 0)
+        self.template = (every, cfg)
+        self.process = ctx.Process(target=_child, args=(child, self.done, every, cfg), name="lstmcast-refit", daemon=True)
+        # Ctrl-C and SIGTERM wait until the child has set its own handlers (else one could land in between)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         try:
-            outcome["result"] = fit(every, cfg, phase="refit", pace=pace)
-        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for the refit
-            outcome["error"] = exc
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        child.close()
+        self.answer: tuple[str, Any] | None = None
 
-    thread = threading.Thread(target=run, name="lstmcast-refit", daemon=True)
-    thread.start()
-    return Alongside(pace, thread, outcome)
+    def _send(self, kind: str, n: int) -> None:
+        with contextlib.suppress(OSError):  # the child is gone: join says why
+            self.conn.send((kind, n))
+
+    def allow(self, epoch: int) -> None:
+        self._send("allow", epoch)
+
+    def end(self, epochs: int) -> None:
+        self._send("end", epochs)
+
+    def call_off(self) -> None:
+        self._send("off", 0)
+
+    def reached(self) -> int:
+        return int(self.done.value)
+
+    def join(self) -> TrainResult:
+        if self.answer is None:
+            try:
+                self.answer = self.conn.recv()
+            except (EOFError, OSError):
+                self.process.join()
+                raise RuntimeError(
+                    f"the refit's process ended without an answer (exit status {self.process.exitcode})"
+                ) from None
+            self.process.join()
+        kind, payload = self.answer
+        if kind == "error":
+            raise payload
+        every, cfg = self.template
+        with torch.random.fork_rng(devices=[]):  # the weights come from the child: leave this process' generator
+            model = build_model(cfg, every.series.shape[1], every.known, every.ahead, torch.device("cpu"))
+        model.load_state_dict(_unpack(payload["model"]))
+        model.eval()
+        return TrainResult(
+            model, payload["history"], payload["best_epoch"], payload["best_val"], StopReason(payload["stop_reason"]),
+            _unpack(payload["last_state"]),
+        )  # fmt: skip
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.call_off()
+            self.process.join(timeout=30)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        self.conn.close()
+
+
+class _PipePace:
+    """The child's side of _Process: loop.Pace over the pipe from the parent."""
+
+    def __init__(self, conn: Any, done: Any) -> None:
+        self.conn, self.done = conn, done
+        self.allowed, self.final, self.off = 0, False, False
+
+    def _take(self) -> None:
+        try:
+            kind, n = self.conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            kind, n = "off", 0
+        if kind == "allow" and not self.final:
+            self.allowed = max(self.allowed, n)
+        elif kind == "end" and not self.off:  # called off stays off
+            self.allowed, self.final = n, True
+        else:
+            self.allowed, self.final, self.off = 0, True, True
+
+    def wait(self, epoch: int) -> bool:
+        self.done.value = epoch - 1
+        while self.conn.poll():
+            self._take()
+        while not (self.allowed >= epoch or self.final):
+            self._take()
+        return epoch <= self.allowed
+
+    def called_off(self) -> bool:
+        while not self.off and self.conn.poll():
+            self._take()
+        return self.off
+
+
+def _child(conn: Any, done: Any, every: Windows, cfg: ResolvedConfig) -> None:
+    """The forked refit: trains, then sends its result or its error; Ctrl-C and SIGTERM are the parent's."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    try:
+        result = fit(every, cfg, phase="refit", pace=_PipePace(conn, done))
+        answer: tuple[str, Any] = ("result", {
+            "model": _pack(result.model.state_dict()), "last_state": _pack(result.last_state),
+            "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
+            "stop_reason": result.stop_reason.value,
+        })  # fmt: skip
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        answer = ("error", exc)
+    try:
+        conn.send(answer)
+    except Exception as exc:  # noqa: BLE001 - an exception that does not pickle: its text
+        conn.send(("error", RuntimeError(f"the refit failed: {answer[1]!r} ({exc})")))
+    conn.close()
+
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _pack(state: dict[str, torch.Tensor]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes) -> dict[str, torch.Tensor]:
+    loaded: dict[str, torch.Tensor] = torch.load(io.BytesIO(data), weights_only=True)
+    return loaded
+
+
+# Fork where it is safe (Linux: what torch's own DataLoader workers do); a thread elsewhere.
+FORK = sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+
+
+def start(every: Windows, cfg: ResolvedConfig) -> Alongside:
+    """Start the refit on `every` (Windows.every): in a forked process where FORK, else in a thread (which draws
+    the initial weights of the seed under loop.SEEDING, as the first fit does)."""
+    return Alongside(_Process(every, cfg) if FORK else _Thread(every, cfg))
