@@ -1,4 +1,4 @@
-"""Trainings side by side in one process, one thread per core: the refit alongside its first fit, ensemble members.
+"""Trainings side by side, one per core: the refit alongside its first fit, ensemble members.
 
 The refit. A refit (loop.refit) trains a fresh network, with the same seed, on every window for the epochs that the
 first fit found best. Its epoch t does not depend on how many epochs it will run (a constant or plateau schedule),
