@@ -80,6 +80,7 @@ def test_the_refit_alongside_is_the_refit_after_the_first_fit(windows: Windows, 
     assert [(h.epoch, h.train_loss, h.epochs, h.phase) for h in beside.refit.history] == key
     assert [(h.epoch, h.train_loss) for h in beside_logs] == [(h.epoch, h.train_loss) for h in after_logs]
     assert [h.epochs for h in beside_logs] == [after.first.best_epoch] * after.first.best_epoch
+    assert all(h.seconds == 0 for h in beside_logs) and all(h.seconds > 0 for h in beside.refit.history)
     assert not refit_threads()
 
 

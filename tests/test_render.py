@@ -67,6 +67,16 @@ def test_progress_in_a_log_is_one_line_per_few_seconds_with_best_patience_and_et
     assert lines[1:] == ["refit epoch 1/2  train 0.7000  ETA 1s", "refit epoch 2/2  train 0.6000"]
 
 
+def test_a_refit_that_ran_beside_the_first_fit_shows_no_eta() -> None:
+    """Its epochs come at once with 0 seconds (training.alongside): nothing is left to wait for."""
+    console, out = _console(terminal=False)
+    with render.TrainingProgress(console, 10, every=3600) as bar:
+        bar.start_phase("refit", 3)
+        for epoch in (1, 2, 3):
+            bar.update(epoch, 1.0 / epoch, float("nan"), 3, seconds=0.0)
+    assert out.getvalue().splitlines() == ["refit epoch 1/3  train 1.0000", "refit epoch 3/3  train 0.3333"]
+
+
 def test_progress_lines_come_every_few_seconds_and_at_the_last_epoch() -> None:
     console, out = _console(terminal=False)
     with render.TrainingProgress(console, 3, every=0) as bar:

@@ -164,7 +164,8 @@ class Alongside:
 
     def finish(self, epochs: int, on_epoch_end: EpochCallback | None = None) -> TrainResult:
         """The refit for `epochs` epochs (the first fit's best): waits for it, then hands each epoch's log to
-        `on_epoch_end`, as the refit after the first fit would have. Ctrl-C while waiting stops the refit within its
+        `on_epoch_end`, as the refit after the first fit would have, with 0 seconds (its time was spent beside the
+        first fit; the result's history keeps the real ones). Ctrl-C while waiting stops the refit within its
         epoch, as Ctrl-C in that refit would (stop reason "interrupted")."""
         self.channel.end(epochs)
         try:
@@ -175,9 +176,9 @@ class Alongside:
         result.history = [replace(h, epochs=epochs) for h in result.history]
         if result.epochs_run < epochs:  # called off between two epochs: cut short all the same
             result.stop_reason = StopReason.interrupted
-        if on_epoch_end is not None:
+        if on_epoch_end is not None:  # epochs that ran beside the first fit: none of them is still to wait for
             for log in result.history:
-                on_epoch_end(log, result.model, True)
+                on_epoch_end(replace(log, seconds=0.0), result.model, True)
         return result
 
     def cancel(self) -> None:

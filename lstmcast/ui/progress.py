@@ -111,7 +111,7 @@ class TrainingProgress:
             parts.append(f"val {val_loss:.4f}")
         if self.best is not None and self.phase == "fit":
             parts += [f"best {best}", f"patience {bad}"]
-        if total and self.done and not last:
+        if total and self.done and not last and self.seconds > 0:  # no time spent: nothing left to wait for
             eta = self.seconds / self.done * (total - epoch)
             parts.append(f"ETA {'<= ' if self.phase == 'fit' else ''}{_duration(eta)}")
         note(self.console, "  ".join(parts))
