@@ -206,3 +206,19 @@ def test_fit_series_trains_its_ensemble_side_by_side(air_csv: Path) -> None:
     assert len(fitted.models) == len(fitted.tables) == 2 and len(alone.models) == 1
     assert same_state(fitted.models[1].state_dict(), alone.models[0].state_dict())
     assert not same_state(fitted.models[0].state_dict(), alone.models[0].state_dict())
+
+
+def test_without_a_process_to_be_had_the_refit_runs_in_a_thread(
+    windows: Windows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(alongside, "FORK", True)
+    monkeypatch.setattr(alongside, "_Process", refused)
+    companion = alongside.start(windows.every(), config())
+    try:
+        assert isinstance(companion.channel, alongside._Thread)
+    finally:
+        companion.cancel()
+    assert not refit_threads()

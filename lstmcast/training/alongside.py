@@ -369,6 +369,12 @@ FORK = sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
 
 
 def start(every: Windows, cfg: ResolvedConfig) -> Alongside:
-    """Start the refit on `every` (Windows.every): in a forked process where FORK, else in a thread (which draws
-    the initial weights of the seed under loop.SEEDING, as the first fit does)."""
-    return Alongside(_Process(every, cfg) if FORK else _Thread(every, cfg))
+    """Start the refit on `every` (Windows.every): in a forked process where FORK (as torch's DataLoader forks its
+    workers on Linux, from whatever process runs it), else, or when no process can be started, in a thread (which
+    draws the initial weights of the seed under loop.SEEDING, as the first fit does)."""
+    if FORK:
+        try:
+            return Alongside(_Process(every, cfg))
+        except OSError:  # no process to be had (limits, no shared memory): a thread does the same work
+            pass
+    return Alongside(_Thread(every, cfg))
