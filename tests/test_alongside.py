@@ -33,10 +33,10 @@ def windows(air_csv: Path) -> Windows:
     return make_windows(scaler.transform(values), WINDOW, n_train)
 
 
-def config(dropout: float = 0.0, **train: object) -> ResolvedConfig:
+def config(dropout: float = 0.0, hidden: int = 8, **train: object) -> ResolvedConfig:
     values = {"epochs": 14, "batch_size": 32, "patience": 4, "lr": 1e-2, "seed": 3, "device": "cpu", "loss": "mse",
               "refit": "on", "threads": 1, **train}  # fmt: skip
-    model = ModelConfig(hidden_size=8, num_layers=2 if dropout else 1, dropout=dropout)
+    model = ModelConfig(hidden_size=hidden, num_layers=2 if dropout else 1, dropout=dropout)
     return ResolvedConfig(window=WINDOW, model=model, train=ResolvedTrain(**values))  # type: ignore[arg-type]
 
 
@@ -119,13 +119,18 @@ def test_calling_the_refit_off_stops_it_within_its_epoch(windows: Windows, way: 
 
 
 def test_ctrl_c_in_the_first_fit_leaves_no_refit_behind(windows: Windows, way: str) -> None:
+    """Also with weights larger than a pipe's buffer (128 units: about 0.5 MB to send back), which the refit's
+    process must be able to hand over while it is being called off, at once and not after CLOSE_SECONDS."""
+
     def interrupt(log: EpochLog, model: object, improved: bool) -> None:
         if log.epoch == 3:
             raise KeyboardInterrupt
 
-    trained = train_model(windows, config(), refit_alongside=True, on_epoch_end=interrupt)
+    t0 = time.monotonic()
+    trained = train_model(windows, config(hidden=128), refit_alongside=True, on_epoch_end=interrupt)
     assert trained.first.stop_reason == "interrupted" and trained.refit is None
     assert not trained.refitted and not refit_threads()
+    assert time.monotonic() - t0 < alongside.CLOSE_SECONDS / 2
 
 
 def test_an_error_in_the_refit_reaches_the_caller(
@@ -155,6 +160,71 @@ def test_it_applies_only_where_it_cannot_change_a_result(monkeypatch: pytest.Mon
 # --- ensemble members side by side (run.train_members) ------------------------------------------------------------
 
 
+def test_a_refit_process_whose_parent_has_gone_stops(windows: Windows, way: str) -> None:
+    """The child holds no copy of the parent's end of the pipe: once the parent's end closes (the parent died),
+    the child sees it at its next step and ends instead of training on, then waiting forever."""
+    if way != "process":
+        pytest.skip("a thread ends with its process")
+    companion = alongside.start(windows.every(), config(epochs=20_000))
+    channel = companion.channel
+    assert isinstance(channel, alongside._Process)
+    channel.allow(20_000)
+    deadline = time.monotonic() + 60
+    while companion.reached() < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    channel.conn.close()
+    channel.process.join(timeout=20)
+    assert not channel.process.is_alive()
+
+
+def test_sigterm_to_the_refit_process_is_an_interrupted_refit(windows: Windows, way: str) -> None:
+    """A process group stopped as a whole (timeout, systemd, kill -- -PGID): the refit ends as Ctrl-C would end it,
+    not as an error."""
+    if way != "process":
+        pytest.skip("a thread gets no signal of its own")
+    import os
+    import signal
+
+    companion = alongside.start(windows.every(), config(epochs=20_000))
+    try:
+        companion.allow(20_000)
+        deadline = time.monotonic() + 60
+        while companion.reached() < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        channel = companion.channel
+        assert isinstance(channel, alongside._Process) and channel.process.pid is not None
+        os.kill(channel.process.pid, signal.SIGTERM)
+        result = companion.finish(20_000)
+    finally:
+        companion.cancel()
+    assert result.stop_reason == "interrupted" and 1 <= result.epochs_run < 20_000
+    assert not refit_threads()
+
+
+def test_a_daemonic_process_trains_its_refit_in_a_thread(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multiprocessing Pool's workers are daemonic and may not start processes of their own."""
+
+    class Daemonic:
+        daemon = True
+
+    monkeypatch.setattr(alongside, "FORK", True)
+    monkeypatch.setattr(alongside.mp, "current_process", lambda: Daemonic())
+    companion = alongside.start(windows.every(), config())
+    try:
+        assert isinstance(companion.channel, alongside._Thread)
+    finally:
+        companion.cancel()
+
+
+def test_an_error_that_does_not_load_again_reaches_the_parent_as_its_base_class() -> None:
+    from lstmcast.errors import DataError, MissingColumn
+
+    sent = alongside._loadable(MissingColumn("no column 'x' in data.csv", "x"))
+    assert type(sent) is DataError and str(sent) == "no column 'x' in data.csv"
+    error = ConfigError("--hidden 9: too large")
+    assert alongside._loadable(error) is error
+
+
 def test_members_side_by_side_are_the_members_one_after_another(windows: Windows) -> None:
     cfg = config(epochs=6)
     apart = train_members(windows, cfg, 3, side_by_side=False)
@@ -176,24 +246,30 @@ def test_an_error_in_one_member_stops_the_others(windows: Windows, monkeypatch: 
 
     real = run.train_model
 
+    first_epoch = threading.Event()
+
     def second_fails(windows: Windows, cfg: ResolvedConfig, **kwargs: object) -> object:
         if cfg.train.seed == 4:
-            time.sleep(0.3)  # the first member is training by now
+            assert first_epoch.wait(60)  # the first member is training by now
             raise ConfigError("cannot allocate the memory to train")
         return real(windows, cfg, **kwargs)  # type: ignore[arg-type]
+
+    def seen(log: EpochLog, model: object, improved: bool) -> None:
+        epochs.append(log.epoch)
+        first_epoch.set()
 
     monkeypatch.setattr(run, "train_model", second_fails)
     epochs: list[int] = []
     t0 = time.monotonic()
     with pytest.raises(ConfigError, match="cannot allocate"):
-        train_members(windows, config(epochs=20_000, patience=20_000), 3, side_by_side=True,
-                      on_epoch_end=lambda log, model, improved: epochs.append(log.epoch))  # fmt: skip
+        train_members(windows, config(epochs=20_000, patience=20_000), 3, side_by_side=True, on_epoch_end=seen)
     assert 1 <= len(epochs) < 20_000 and time.monotonic() - t0 < 60  # the first member was called off
     assert not [t for t in threading.enumerate() if t.name.startswith("lstmcast-member")]
 
 
-def test_fit_series_trains_its_ensemble_side_by_side(air_csv: Path) -> None:
-    """The library's ensemble (fit_series, backtest --ensemble): member k is the model of seed + k alone."""
+def test_fit_series_trains_its_ensemble_side_by_side(air_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's ensemble (fit_series, backtest --ensemble): member k is the model of seed + k alone, with the
+    members in two threads (as on any machine with two cores)."""
     from dataclasses import replace
 
     from lstmcast.config import RunConfig, TrainConfig
@@ -201,7 +277,21 @@ def test_fit_series_trains_its_ensemble_side_by_side(air_csv: Path) -> None:
 
     series = load_series(air_csv)
     cfg = RunConfig(model=ModelConfig(hidden_size=8), train=TrainConfig(epochs=3, patience=3, combine="off", seed=5))
+    workers = set()
+    real = alongside.side_by_side
+    monkeypatch.setattr(alongside, "side_by_side", lambda c: 2)
+    from lstmcast.training import run
+
+    real_train = run.train_model
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        workers.add(threading.current_thread().name)
+        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "train_model", recorded)
     fitted = fit_series(series, cfg, ensemble=2)
+    assert len(workers) == 2 and all(name.startswith("lstmcast-member") for name in workers)
+    monkeypatch.setattr(alongside, "side_by_side", real)
     alone = fit_series(series, replace(cfg, train=replace(cfg.train, seed=6)))
     assert len(fitted.models) == len(fitted.tables) == 2 and len(alone.models) == 1
     assert same_state(fitted.models[1].state_dict(), alone.models[0].state_dict())

@@ -29,9 +29,11 @@ import contextlib
 import io
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +43,7 @@ from lstmcast.config import ResolvedConfig
 from lstmcast.prep.windows import Windows
 from lstmcast.training import distributed
 from lstmcast.training.loop import (
+    SEEDING,
     EpochCallback,
     StopReason,
     TrainResult,
@@ -237,11 +240,16 @@ class _Process:
         self.conn, child = ctx.Pipe()
         self.done = ctx.Value("i", 0)
         self.template = (every, cfg)
-        self.process = ctx.Process(target=_child, args=(child, self.done, every, cfg), name="lstmcast-refit", daemon=True)
-        # Ctrl-C and SIGTERM wait until the child has set its own handlers (else one could land in between)
+        self.process = ctx.Process(
+            target=_child, args=(child, self.conn, self.done, every, cfg), name="lstmcast-refit", daemon=True
+        )
+        # Ctrl-C and SIGTERM wait until the child has set its own handlers (else one could land in between), and
+        # the fork happens while this thread holds SEEDING: never while another thread does, which would leave the
+        # child a lock that nobody releases (the child releases its copy first thing)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         try:
-            self.process.start()
+            with SEEDING:
+                self.process.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
@@ -287,9 +295,20 @@ class _Process:
         )  # fmt: skip
 
     def close(self) -> None:
+        """Call the child off and read (and drop) whatever it still sends until it has ended: a reply larger than
+        the pipe's buffer would otherwise keep it waiting in its send."""
         if self.process.is_alive():
             self.call_off()
-            self.process.join(timeout=30)
+            deadline = time.monotonic() + CLOSE_SECONDS
+            while self.process.is_alive() and time.monotonic() < deadline:
+                try:
+                    if self.conn.poll(0.05):
+                        self.conn.recv()
+                except (EOFError, OSError):
+                    break
+                except Exception:  # noqa: BLE001 - an answer that does not load is dropped all the same
+                    continue
+            self.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if self.process.is_alive():
                 self.process.kill()
                 self.process.join()
@@ -317,7 +336,7 @@ class _PipePace:
 
     def wait(self, epoch: int) -> bool:
         self.done.value = epoch - 1
-        while self.conn.poll():
+        while not self.off and self.conn.poll():  # at EOF poll stays true: stop at the first
             self._take()
         while not (self.allowed >= epoch or self.final):
             self._take()
@@ -329,25 +348,45 @@ class _PipePace:
         return self.off
 
 
-def _child(conn: Any, done: Any, every: Windows, cfg: ResolvedConfig) -> None:
-    """The forked refit: trains, then sends its result or its error; Ctrl-C and SIGTERM are the parent's."""
+def _child(conn: Any, parent_end: Any, done: Any, every: Windows, cfg: ResolvedConfig) -> None:
+    """The forked refit: trains, then sends its result or its error. Ctrl-C is the parent's to handle; SIGTERM
+    (a process group stopped as a whole) calls the refit off as the parent would; a parent that has gone (its end of
+    the pipe closed, here too) calls it off at the next step."""
+    SEEDING.release()  # held by the parent's thread across the fork (see _Process)
+    parent_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _interrupt)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    answer: tuple[str, Any]
     try:
         result = fit(every, cfg, phase="refit", pace=_PipePace(conn, done))
-        answer: tuple[str, Any] = ("result", {
+        answer = ("result", {
             "model": _pack(result.model.state_dict()), "last_state": _pack(result.last_state),
             "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
             "stop_reason": result.stop_reason.value,
         })  # fmt: skip
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        answer = ("error", exc)
-    try:
+        answer = ("error", _loadable(exc))
+    with contextlib.suppress(BaseException):  # the parent has gone, or stopped listening: nothing to tell
         conn.send(answer)
-    except Exception as exc:  # noqa: BLE001 - an exception that does not pickle: its text
-        conn.send(("error", RuntimeError(f"the refit failed: {answer[1]!r} ({exc})")))
-    conn.close()
+        conn.close()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _loadable(exc: BaseException) -> BaseException:
+    """`exc`, or the nearest class above it that can be pickled and loaded again with its message (an exception
+    whose own __init__ takes other arguments would fail to load in the parent and hide what happened)."""
+    for cls in type(exc).__mro__:
+        try:
+            candidate = exc if cls is type(exc) else cls(str(exc))
+            pickle.loads(pickle.dumps(candidate))
+        except Exception:  # noqa: BLE001 - try the next class up
+            continue
+        return candidate  # type: ignore[no-any-return]
+    return RuntimeError(f"the refit failed: {exc!r}")
 
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -364,6 +403,8 @@ def _unpack(data: bytes) -> dict[str, torch.Tensor]:
     return loaded
 
 
+CLOSE_SECONDS = 30.0  # how long a called-off refit process may take to end before it is killed
+
 # Fork where it is safe (Linux: what torch's own DataLoader workers do); a thread elsewhere.
 FORK = sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
 
@@ -372,7 +413,7 @@ def start(every: Windows, cfg: ResolvedConfig) -> Alongside:
     """Start the refit on `every` (Windows.every): in a forked process where FORK (as torch's DataLoader forks its
     workers on Linux, from whatever process runs it), else, or when no process can be started, in a thread (which
     draws the initial weights of the seed under loop.SEEDING, as the first fit does)."""
-    if FORK:
+    if FORK and not mp.current_process().daemon:  # a daemonic process (a Pool's worker) may not have children
         try:
             return Alongside(_Process(every, cfg))
         except OSError:  # no process to be had (limits, no shared memory): a thread does the same work

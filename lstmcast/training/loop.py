@@ -330,6 +330,8 @@ def _fit(
     if resume is not None:
         model.load_state_dict(resume["weights"])
         opt.load_state_dict(resume["optimizer"])
+        for param_group in opt.param_groups:  # a last.pt from before the fused Adam says fused: None: train fused
+            param_group["fused"] = opt.defaults["fused"]
         if scheduler is not None and resume.get("scheduler"):
             scheduler.load_state_dict(resume["scheduler"])
             if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):

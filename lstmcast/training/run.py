@@ -97,8 +97,10 @@ def train_model(
     with thread_policy(cfg):  # the calibration and validation forecasts too: two threads spin on a busy machine
         every = refit_windows(windows, cfg)
         wanted = alongside.applies(cfg) if refit_alongside is None else refit_alongside
-        companion = alongside.start(every, cfg) if every is not None and wanted else None
+        companion = None
         try:
+            if every is not None and wanted:
+                companion = alongside.start(every, cfg)
             if companion is not None and resume is not None:
                 companion.allow(int(resume["best_epoch"]))
             follow = on_epoch_end if companion is None else companion.follow(on_epoch_end)
