@@ -1,7 +1,8 @@
 """The one training sequence: fit -> calibrate -> (validate) -> refit -> keep.
 
 Every path that trains a model goes through `train_model`: a training run (pipeline.runs), the backtest's folds and
-the library's fit_series (fitting). New steps of the sequence (transforms, ensembles, masking) belong here.
+the library's fit_series (fitting), whose ensembles go through `train_members`. The refit may train alongside the
+first fit (training.alongside). New steps of the sequence (transforms, masking) belong here.
 """
 
 from __future__ import annotations
