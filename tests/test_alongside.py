@@ -201,6 +201,23 @@ def test_sigterm_to_the_refit_process_is_an_interrupted_refit(windows: Windows, 
     assert not refit_threads()
 
 
+def test_the_child_reads_the_same_plan_as_the_thread() -> None:
+    """Both sides of a refit's pace follow one set of rules (_Plan): an "allow" after the "end" changes nothing (it
+    used to call the child off), an "end" after "off" revives nothing, and the parent gone is a call-off."""
+    parent, child = multiprocessing.Pipe()
+    pace = alongside._PipePace(child, multiprocessing.Value("i", 0))
+    for message in (("allow", 3), ("end", 5), ("allow", 9)):
+        parent.send(message)
+    assert pace.wait(5) and not pace.wait(6) and not pace.called_off() and pace.plan.allowed == 5
+    parent.send(("off", 0))
+    parent.send(("end", 7))
+    assert pace.called_off() and not pace.wait(1)
+    other_parent, other_child = multiprocessing.Pipe()
+    gone = alongside._PipePace(other_child, multiprocessing.Value("i", 0))
+    other_parent.close()
+    assert gone.called_off() and not gone.wait(1)
+
+
 def test_a_daemonic_process_trains_its_refit_in_a_thread(windows: Windows, monkeypatch: pytest.MonkeyPatch) -> None:
     """A multiprocessing Pool's workers are daemonic and may not start processes of their own."""
 

@@ -81,43 +81,71 @@ def applies(cfg: ResolvedConfig) -> bool:
     return side_by_side(cfg) >= 2 and cfg.train.schedule in EPOCH_FREE_SCHEDULES and not cfg.train.amp
 
 
+class _Plan:
+    """The refit's epoch budget, under the same rules on both sides of its pace (_Pace for a thread, _PipePace in a
+    child process): `allow` raises it while the first fit runs, `end` fixes it once the first fit has ended, and
+    `call_off` cuts it to nothing for good."""
+
+    def __init__(self) -> None:
+        self.allowed, self.final, self.off = 0, False, False
+
+    def allow(self, epoch: int) -> None:
+        if not self.final:
+            self.allowed = max(self.allowed, epoch)
+
+    def end(self, epochs: int) -> None:
+        if not self.off:  # called off stays off
+            self.allowed, self.final = epochs, True
+
+    def call_off(self) -> None:
+        self.allowed, self.final, self.off = 0, True, True
+
+    def take(self, kind: str, n: int) -> None:
+        """A message of _Process: ("allow", epoch), ("end", epochs) or ("off", 0)."""
+        if kind == "allow":
+            self.allow(n)
+        elif kind == "end":
+            self.end(n)
+        else:
+            self.call_off()
+
+    def settled(self, epoch: int) -> bool:
+        """Whether the refit need not wait any longer to know if it may run `epoch` (it may if epoch <= allowed)."""
+        return self.allowed >= epoch or self.final
+
+
 class _Pace:
-    """How far the refit may go: up to the first fit's best epoch so far; once the first fit has ended, up to its
-    final best epoch; nowhere once called off (then the refit also stops within its epoch: loop.Pace)."""
+    """loop.Pace for a refit in a thread: the plan under a condition variable."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._allowed = 0
-        self._final = False
-        self._off = False
+        self.plan = _Plan()
         self.reached = 0  # the refit's completed epochs (as far as it told)
 
     def allow(self, epoch: int) -> None:
         with self._cond:
-            if not self._final and epoch > self._allowed:
-                self._allowed = epoch
-                self._cond.notify_all()
+            self.plan.allow(epoch)
+            self._cond.notify_all()
 
     def end(self, epochs: int) -> None:
         with self._cond:
-            if not self._off:  # called off stays off
-                self._allowed, self._final = epochs, True
-                self._cond.notify_all()
+            self.plan.end(epochs)
+            self._cond.notify_all()
 
     def call_off(self) -> None:
         with self._cond:
-            self._allowed, self._final, self._off = 0, True, True
+            self.plan.call_off()
             self._cond.notify_all()
 
     def wait(self, epoch: int) -> bool:
         """Called by the refit before each epoch: blocks until it may run `epoch` (True) or never will (False)."""
         self.reached = epoch - 1
         with self._cond:
-            self._cond.wait_for(lambda: self._allowed >= epoch or self._final)
-            return epoch <= self._allowed
+            self._cond.wait_for(lambda: self.plan.settled(epoch))
+            return epoch <= self.plan.allowed
 
     def called_off(self) -> bool:
-        return self._off
+        return self.plan.off
 
 
 class Stop:
@@ -316,36 +344,33 @@ class _Process:
 
 
 class _PipePace:
-    """The child's side of _Process: loop.Pace over the pipe from the parent."""
+    """loop.Pace in the child of _Process: the plan, from the messages on the pipe from the parent."""
 
     def __init__(self, conn: Any, done: Any) -> None:
         self.conn, self.done = conn, done
-        self.allowed, self.final, self.off = 0, False, False
+        self.plan = _Plan()
 
     def _take(self) -> None:
         try:
             kind, n = self.conn.recv()
         except (EOFError, OSError):  # the parent is gone
             kind, n = "off", 0
-        if kind == "allow" and not self.final:
-            self.allowed = max(self.allowed, n)
-        elif kind == "end" and not self.off:  # called off stays off
-            self.allowed, self.final = n, True
-        else:
-            self.allowed, self.final, self.off = 0, True, True
+        self.plan.take(kind, n)
+
+    def _take_waiting(self) -> None:
+        while not self.plan.off and self.conn.poll():  # at EOF poll stays true: the first read calls it off
+            self._take()
 
     def wait(self, epoch: int) -> bool:
         self.done.value = epoch - 1
-        while not self.off and self.conn.poll():  # at EOF poll stays true: stop at the first
+        self._take_waiting()
+        while not self.plan.settled(epoch):
             self._take()
-        while not (self.allowed >= epoch or self.final):
-            self._take()
-        return epoch <= self.allowed
+        return epoch <= self.plan.allowed
 
     def called_off(self) -> bool:
-        while not self.off and self.conn.poll():
-            self._take()
-        return self.off
+        self._take_waiting()
+        return self.plan.off
 
 
 def _child(conn: Any, parent_end: Any, done: Any, every: Windows, cfg: ResolvedConfig) -> None:
